@@ -25,7 +25,7 @@ pub(crate) fn load(path: &Path) -> anyhow::Result<Vec<TopicSpec>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let manifest: Manifest =
-        serde_yaml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        serde_yaml_ng::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     for t in &manifest.topics {
         if t.partitions < 1 {
             anyhow::bail!(

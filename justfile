@@ -1,0 +1,44 @@
+# gregor's tasks. `just` lists them.
+#
+# Everything runs against a real Apache Kafka 4.x (KRaft) started from Maven Central jars with
+# Java 17+ by gregor-testkit; set KAFKA_BOOTSTRAP_SERVERS to use an existing cluster instead.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+gregor := "cargo run --quiet --package gregor-cli --bin gregor --"
+
+# List the recipes.
+default:
+    @just --list
+
+# Start the local single-node Kafka and leave it running (reused by tests and the demo).
+up:
+    {{gregor}} dev up
+
+# Stop the local Kafka.
+down:
+    {{gregor}} dev down
+
+# Is the local Kafka running and answering?
+status:
+    {{gregor}} dev status
+
+# Print the bootstrap address of the running local Kafka (the last line is the address).
+bootstrap:
+    {{gregor}} dev bootstrap
+
+# Run every test: unit, integration (real broker, three-node cluster) and doc tests.
+test:
+    cargo test --workspace --all-targets
+    cargo test --workspace --doc
+
+# The end-to-end job: start Kafka, create the topics, produce 1,000 records and read them back.
+demo:
+    {{gregor}} dev up
+    {{gregor}} dev smoke --topic commerce.orders.created --count 1000
+
+# Formatting, clippy with warnings as errors, and docs without warnings.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps

@@ -99,12 +99,18 @@ fn assert_matches_local(what: &str, props: &BTreeMap<String, String>) {
         assert_eq!(their_map.get(name), Some(proto), "{what}: listener {name}");
     }
     for name in listener_names(&props["listeners"]) {
-        assert!(their_map.contains_key(&name), "{what}: listener {name} has no protocol");
+        assert!(
+            their_map.contains_key(&name),
+            "{what}: listener {name} has no protocol"
+        );
     }
     let local_names = listener_names(&local["listeners"]);
     let names = listener_names(&props["listeners"]);
     for name in &local_names {
-        assert!(names.contains(name), "{what}: no {name} listener in {names:?}");
+        assert!(
+            names.contains(name),
+            "{what}: no {name} listener in {names:?}"
+        );
     }
     let voters = props["controller.quorum.voters"].split(',').count();
     assert_eq!(voters, 3, "{what}: three controller voters");
@@ -181,7 +187,9 @@ fn compose_creates_exactly_the_manifest_topics() {
     manifest.topics.sort();
 
     let doc = compose();
-    let script = doc["services"]["kafka-init"]["command"][0].as_str().unwrap();
+    let script = doc["services"]["kafka-init"]["command"][0]
+        .as_str()
+        .unwrap();
     let mut created: Vec<Topic> = script
         .lines()
         .filter(|l| l.contains("kafka-topics.sh") && l.contains("--create"))

@@ -1,55 +1,121 @@
-//! `gregor`: the command line. Today it runs the local development Kafka (`gregor dev ...`);
-//! topics, produce, consume, groups and dlq commands arrive with the client (issue 7).
+//! `gregor`: the command line for gregor's Kafka services.
+//!
+//! Exit codes: 0 success; 1 a runtime failure (Kafka refused, unreachable, ...); 2 a usage
+//! error (bad flag, bad manifest, bad topic name) that the user fixes before retrying.
 
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
+mod cmd;
 mod manifest;
+mod output;
+
+use cmd::{dev, plan, topics};
 
 /// gregor: event-driven services on Apache Kafka.
+///
+/// Connection: --bootstrap-server, or KAFKA_BOOTSTRAP_SERVERS (and other KAFKA_* properties),
+/// or --config FILE (.properties); without any, the local broker of `gregor dev up`.
 #[derive(Debug, Parser)]
 #[command(name = "gregor", version, about, propagate_version = true)]
-struct Cli {
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// The local single-node Kafka for development (the one tests share).
-    #[command(subcommand)]
-    Dev(Dev),
+/// Options every command understands.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Global {
+    /// Brokers to connect to (host:port, comma-separated).
+    #[arg(long, short = 'b', global = true, value_name = "HOST:PORT,...")]
+    pub(crate) bootstrap_server: Option<String>,
+    /// A Kafka client .properties file (bootstrap.servers, security.protocol, ...).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) config: Option<std::path::PathBuf>,
+    /// One client property, Kafka-named; repeatable.
+    #[arg(short = 'X', global = true, value_name = "KEY=VALUE")]
+    pub(crate) property: Vec<String>,
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// Never colour output (colours are only used on a terminal anyway; NO_COLOR also works).
+    #[arg(long, global = true)]
+    pub(crate) no_color: bool,
 }
 
 #[derive(Debug, Subcommand)]
-enum Dev {
-    /// Start the local broker (or find the running one) and leave it running.
-    Up,
-    /// Stop the local broker.
-    Down,
-    /// Say whether the local broker is running and answering.
-    Status,
-    /// Print the bootstrap address of the running local broker (the last line is the address).
-    Bootstrap,
-    /// Create the topics of deployments/topics.yaml, produce records to one with rskafka and
-    /// read them back, printing counts and offsets per partition.
-    Smoke {
-        /// Topic to use; it must be in the manifest.
-        #[arg(long, default_value = "commerce.orders.created")]
-        topic: String,
-        /// Records to produce.
-        #[arg(long, default_value_t = 1_000)]
-        count: usize,
-        /// Topic manifest.
-        #[arg(long, default_value = "deployments/topics.yaml")]
-        manifest: std::path::PathBuf,
+enum Command {
+    /// Create, list, describe, delete and grow topics.
+    #[command(subcommand)]
+    Topics(topics::Topics),
+    /// Capacity planning: storage and network for a topic's expected traffic.
+    Plan(plan::Plan),
+    /// The local single-node Kafka for development (the one tests share).
+    #[command(subcommand)]
+    Dev(dev::Dev),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
 }
 
+/// An error with the exit code it maps to.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) code: u8,
+    pub(crate) error: anyhow::Error,
+}
+
+impl Failure {
+    /// A usage error (exit 2): the user's input is wrong.
+    pub(crate) fn usage(error: impl Into<anyhow::Error>) -> Failure {
+        Failure {
+            code: 2,
+            error: error.into(),
+        }
+    }
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(error: E) -> Failure {
+        let error = error.into();
+        // Bad configuration is the user's to fix, like a bad flag.
+        let code = match error.downcast_ref::<gregor_client::Error>() {
+            Some(gregor_client::Error::Config { .. }) => 2,
+            _ => 1,
+        };
+        Failure { code, error }
+    }
+}
+
+pub(crate) type CliResult<T = ()> = Result<T, Failure>;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+                || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            {
+                let _ = e.print();
+                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    ExitCode::from(2)
+                } else {
+                    ExitCode::SUCCESS
+                };
+            }
+            // One clear line, not a page of usage.
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("error: invalid arguments");
+            eprintln!("{first} (see `gregor --help`)");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -63,105 +129,22 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+        Err(f) => {
+            eprintln!("error: {:#}", f.error);
+            ExitCode::from(f.code)
         }
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> CliResult {
+    let out = output::Output::new(cli.global.json, cli.global.no_color);
     match cli.command {
-        Command::Dev(dev) => run_dev(dev).await,
-    }
-}
-
-async fn run_dev(dev: Dev) -> anyhow::Result<()> {
-    match dev {
-        Dev::Up => {
-            let started = std::time::Instant::now();
-            let state = gregor_testkit::ensure_local().await?;
-            println!(
-                "Kafka {} (KRaft, single node) is up: pid {}, ready {} ms after start, logs {}",
-                state.version,
-                state.pid,
-                state.ready_after_ms,
-                state.server_log().display()
-            );
-            println!(
-                "(this command took {:.1} s)",
-                started.elapsed().as_secs_f64()
-            );
-            println!("bootstrap.servers={}", state.bootstrap);
+        Command::Topics(t) => topics::run(t, &cli.global, &out).await,
+        Command::Plan(p) => plan::run(&p, &out),
+        Command::Dev(d) => dev::run(d).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "gregor", &mut std::io::stdout());
+            Ok(())
         }
-        Dev::Down => match gregor_testkit::stop_local().await? {
-            Some(state) => println!("stopped Kafka pid {} ({})", state.pid, state.bootstrap),
-            None => println!("no local Kafka was running"),
-        },
-        Dev::Status => match gregor_testkit::local_status().await {
-            Ok(state) => println!(
-                "running: Kafka {} pid {} at {} since {}",
-                state.version, state.pid, state.bootstrap, state.started_at
-            ),
-            Err(e) => bail!("{e}"),
-        },
-        Dev::Bootstrap => {
-            let state = gregor_testkit::local_status().await?;
-            println!("{}", state.bootstrap);
-        }
-        Dev::Smoke {
-            topic,
-            count,
-            manifest,
-        } => smoke(&topic, count, &manifest).await?,
     }
-    Ok(())
-}
-
-async fn smoke(topic: &str, count: usize, manifest: &std::path::Path) -> anyhow::Result<()> {
-    let topics = manifest::load(manifest)?;
-    let spec = topics
-        .iter()
-        .find(|t| t.name == topic)
-        .with_context(|| format!("topic {topic} is not in {}", manifest.display()))?;
-    let kafka = gregor_testkit::Kafka::shared().await?;
-    println!("broker: {}", kafka.bootstrap());
-    let replication = if kafka.is_external() {
-        spec.replication
-    } else {
-        1
-    };
-    let trip = gregor_testkit::smoke::round_trip(
-        kafka.bootstrap(),
-        topic,
-        spec.partitions,
-        replication,
-        count,
-    )
-    .await?;
-    println!(
-        "topic {} ({} partitions, {}): produced {} records in {:.0} ms, read all back in {:.0} ms",
-        trip.topic,
-        trip.partitions.len(),
-        if trip.created {
-            "created now"
-        } else {
-            "already there"
-        },
-        trip.total(),
-        trip.produce_time.as_secs_f64() * 1e3,
-        trip.fetch_time.as_secs_f64() * 1e3,
-    );
-    println!("partition  records  first offset  last offset  high watermark");
-    for p in &trip.partitions {
-        println!(
-            "{:>9}  {:>7}  {:>12}  {:>11}  {:>14}",
-            p.partition, p.records, p.first_offset, p.last_offset, p.high_watermark
-        );
-    }
-    println!(
-        "verified: every key, value, header and offset of the {} records read back matches",
-        trip.total()
-    );
-    Ok(())
 }

@@ -1,0 +1,123 @@
+//! `gregor dev`: the local single-node Kafka from gregor-testkit.
+
+use anyhow::Context;
+use clap::Subcommand;
+
+use crate::CliResult;
+use crate::manifest;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Dev {
+    /// Start the local broker (or find the running one) and leave it running.
+    Up,
+    /// Stop the local broker.
+    Down,
+    /// Say whether the local broker is running and answering.
+    Status,
+    /// Print the bootstrap address of the running local broker (the last line is the address).
+    Bootstrap,
+    /// Create the topics of a manifest on the local broker, produce records to one with rskafka
+    /// and read them back, printing counts and offsets per partition.
+    Smoke {
+        /// Topic to use; it must be in the manifest.
+        #[arg(long, default_value = "commerce.orders.created")]
+        topic: String,
+        /// Records to produce.
+        #[arg(long, default_value_t = 1_000)]
+        count: usize,
+        /// Topic manifest.
+        #[arg(long, default_value = "deployments/topics.yaml")]
+        manifest: std::path::PathBuf,
+    },
+}
+
+pub(crate) async fn run(dev: Dev) -> CliResult {
+    match dev {
+        Dev::Up => {
+            let started = std::time::Instant::now();
+            let state = gregor_testkit::ensure_local().await?;
+            println!(
+                "Kafka {} (KRaft, single node) is up: pid {}, ready {} ms after start, logs {}",
+                state.version,
+                state.pid,
+                state.ready_after_ms,
+                state.server_log().display()
+            );
+            println!(
+                "(this command took {:.1} s)",
+                started.elapsed().as_secs_f64()
+            );
+            println!("bootstrap.servers={}", state.bootstrap);
+        }
+        Dev::Down => match gregor_testkit::stop_local().await? {
+            Some(state) => println!("stopped Kafka pid {} ({})", state.pid, state.bootstrap),
+            None => println!("no local Kafka was running"),
+        },
+        Dev::Status => {
+            let state = gregor_testkit::local_status().await?;
+            println!(
+                "running: Kafka {} pid {} at {} since {}",
+                state.version, state.pid, state.bootstrap, state.started_at
+            );
+        }
+        Dev::Bootstrap => {
+            let state = gregor_testkit::local_status().await?;
+            println!("{}", state.bootstrap);
+        }
+        Dev::Smoke {
+            topic,
+            count,
+            manifest,
+        } => smoke(&topic, count, &manifest).await?,
+    }
+    Ok(())
+}
+
+async fn smoke(topic: &str, count: usize, manifest: &std::path::Path) -> CliResult {
+    let topics = manifest::load(manifest).map_err(crate::Failure::usage)?;
+    let spec = topics
+        .iter()
+        .find(|t| t.name == topic)
+        .with_context(|| format!("topic {topic} is not in {}", manifest.display()))
+        .map_err(crate::Failure::usage)?;
+    let kafka = gregor_testkit::Kafka::shared().await?;
+    println!("broker: {}", kafka.bootstrap());
+    let replication = if kafka.is_external() {
+        spec.replication
+    } else {
+        1
+    };
+    let trip = gregor_testkit::smoke::round_trip(
+        kafka.bootstrap(),
+        topic,
+        spec.partitions,
+        replication,
+        count,
+    )
+    .await?;
+    println!(
+        "topic {} ({} partitions, {}): produced {} records in {:.0} ms, read all back in {:.0} ms",
+        trip.topic,
+        trip.partitions.len(),
+        if trip.created {
+            "created now"
+        } else {
+            "already there"
+        },
+        trip.total(),
+        trip.produce_time.as_secs_f64() * 1e3,
+        trip.fetch_time.as_secs_f64() * 1e3,
+    );
+    println!("partition  records  first offset  last offset  high watermark");
+    for p in &trip.partitions {
+        println!(
+            "{:>9}  {:>7}  {:>12}  {:>11}  {:>14}",
+            p.partition, p.records, p.first_offset, p.last_offset, p.high_watermark
+        );
+    }
+    println!(
+        "verified: every key, value, header and offset of the {} records read back matches",
+        trip.total()
+    );
+    Ok(())
+}

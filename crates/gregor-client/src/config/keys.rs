@@ -244,7 +244,11 @@ const COMMON: &[Property] = &[
         Kind::Enum(SECURITY_PROTOCOLS),
         Some("PLAINTEXT"),
         "How to talk to brokers: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
-    ),
+    )
+    .support(Support::Gap {
+        refuse: |v| v != "PLAINTEXT",
+        note: "only PLAINTEXT for now; TLS and SASL arrive with the security work (issue 9)",
+    }),
     Property::new(
         "sasl.mechanism",
         Common,

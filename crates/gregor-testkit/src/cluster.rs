@@ -59,6 +59,7 @@ pub fn reference_properties(nodes: usize) -> Vec<(&'static str, String)> {
         replication,
         min_isr: (replication - 1).max(1),
         heap: "512m",
+        security: None,
     }
     .properties()
 }
@@ -176,6 +177,7 @@ impl Cluster {
                 replication,
                 min_isr: (replication - 1).max(1),
                 heap: "512m",
+                security: None,
             })
             .collect();
         let cluster_id = new_cluster_id();

@@ -8,6 +8,7 @@ mod node;
 mod ports;
 mod probe;
 mod ready;
+mod secure;
 pub mod smoke;
 pub mod tools;
 
@@ -22,6 +23,7 @@ pub use local::{
     stop_local,
 };
 pub use probe::{ClusterMetadata, PartitionMetadata, TopicMetadata, metadata};
+pub use secure::{Pki, SCRAM_MECHANISMS, SecureKafka, User};
 
 /// A topic name no other test uses: `<prefix>-<random>`.
 pub fn unique_topic(prefix: &str) -> String {

@@ -212,6 +212,7 @@ async fn start_local(dist: &Distribution) -> Result<LocalState> {
         replication: 1,
         min_isr: 1,
         heap: "1g",
+        security: None,
     };
     let cluster_id = crate::cluster::new_cluster_id();
     let dist2 = dist.clone();

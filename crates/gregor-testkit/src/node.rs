@@ -26,6 +26,8 @@ pub(crate) struct NodeSpec {
     pub(crate) min_isr: i16,
     /// JVM heap (`-Xmx`).
     pub(crate) heap: &'static str,
+    /// Secured listeners (TLS, SASL, ACLs), for security tests.
+    pub(crate) security: Option<crate::secure::Security>,
 }
 
 impl NodeSpec {
@@ -94,6 +96,14 @@ impl NodeSpec {
             ("unclean.leader.election.enable", "false".into()),
             ("delete.topic.enable", "true".into()),
         ]
+        .into_iter()
+        .chain(self.security.iter().flat_map(|sec| sec.properties(self)))
+        .fold(Vec::new(), |mut props, (k, v)| {
+            // Later entries (the secured listeners) replace earlier ones with the same key.
+            props.retain(|(key, _)| *key != k);
+            props.push((k, v));
+            props
+        })
     }
 
     fn write_properties(&self) -> Result<()> {
@@ -120,6 +130,11 @@ impl NodeSpec {
             .java("kafka.tools.StorageTool", &self.logs_dir(), "256m")
             .args(["format", "-t", cluster_id, "-c"])
             .arg(self.properties_path())
+            .args(
+                self.security
+                    .iter()
+                    .flat_map(crate::secure::Security::format_args),
+            )
             .output()
             .context(|| format!("running kafka-storage format for node {}", self.node_id))?;
         if !out.status.success() {

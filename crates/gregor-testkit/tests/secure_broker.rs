@@ -1,7 +1,7 @@
 //! The secured broker works with a client nobody here wrote (Kafka's console clients): SCRAM
 //! and PLAIN over SASL_SSL, mutual TLS, and ACLs that refuse until granted.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gregor_testkit::{SecureKafka, create_topic, tools, unique_topic};
@@ -36,7 +36,7 @@ fn sasl_ssl(kafka: &SecureKafka, user: &str, mechanism: &str) -> Vec<String> {
     ]
 }
 
-async fn produce(bootstrap: &str, topic: &str, props: &PathBuf, lines: &str) -> Result<(), String> {
+async fn produce(bootstrap: &str, topic: &str, props: &Path, lines: &str) -> Result<(), String> {
     tools::run(
         tools::class::CONSOLE_PRODUCER,
         &[
@@ -66,7 +66,7 @@ async fn produce(bootstrap: &str, topic: &str, props: &PathBuf, lines: &str) -> 
 async fn consume(
     bootstrap: &str,
     topic: &str,
-    props: &PathBuf,
+    props: &Path,
     n: usize,
     idle_ms: u32,
 ) -> Vec<String> {

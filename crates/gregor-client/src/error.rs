@@ -283,6 +283,34 @@ pub enum Error {
     #[error("the client is closed")]
     Closed,
 
+    /// Record data that cannot be decoded (a CRC mismatch, a broken length, an unknown codec).
+    /// The consumer's corrupt-record policy decides whether it stops there or steps over it.
+    #[error("{topic}/{partition}, offset {offset}: corrupt record data: {message}")]
+    CorruptRecord {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// The first offset affected.
+        offset: i64,
+        /// Where reading resumes if the data is stepped over (`None`: its extent is unknown).
+        resume_at: Option<i64>,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// The consumer has no offset to start a partition from (`auto.offset.reset=none` and
+    /// nothing committed, or the committed offset is out of range).
+    #[error("{topic}/{partition}: no offset to start from: {reason}")]
+    NoOffset {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Why, and what to do.
+        reason: String,
+    },
+
     /// An error from rskafka (the data path) that has no Kafka error code.
     #[error("{}{message}", ctx_prefix(.context))]
     Client {
@@ -306,6 +334,8 @@ impl Error {
             Error::Config { .. }
             | Error::Protocol { .. }
             | Error::UnsupportedVersion { .. }
+            | Error::CorruptRecord { .. }
+            | Error::NoOffset { .. }
             | Error::Closed => false,
         }
     }

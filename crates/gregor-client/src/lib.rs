@@ -2,6 +2,7 @@
 
 mod admin;
 mod config;
+mod consumer;
 mod error;
 mod wire;
 
@@ -10,4 +11,8 @@ pub use admin::{
     TopicInfo,
 };
 pub use config::{ClientConfig, Kind, Property, Scope, Support, properties};
+pub use consumer::{
+    Commits, Consumer, CorruptPolicy, Header, MAX_DECOMPRESSED, PartitionLag, RebalanceListener,
+    Record, Stats, TimestampType, TopicPartition,
+};
 pub use error::{Context, Error, KafkaCode, Result};

@@ -42,6 +42,12 @@ WANTED = [
     ("DeleteRecordsResponse", "delete_records_response", [2]),
     ("SaslHandshakeResponse", "sasl_handshake_response", [1]),
     ("SaslAuthenticateResponse", "sasl_authenticate_response", [2]),
+    # The consumer: Fetch v12 (topic names, flexible; the last version before topic ids).
+    ("FetchResponse", "fetch_response", [12]),
+    # Not responses: group members' metadata and assignments, carried as bytes inside
+    # JoinGroup and SyncGroup responses and written by other clients (Java's ConsumerProtocol).
+    ("ConsumerProtocolSubscription", "consumer_protocol_subscription", [0, 1, 2, 3]),
+    ("ConsumerProtocolAssignment", "consumer_protocol_assignment", [0, 1, 2, 3]),
 ]
 
 FIXED = {"Int8": 1, "Int16": 2, "Int32": 4, "Int64": 8, "Boolean": 1, "Uuid": 16,

@@ -215,6 +215,24 @@ impl Connection {
         self.send_versioned(request, version).await
     }
 
+    /// Like [`Connection::send`], waiting up to `timeout` instead of `request.timeout.ms`: for
+    /// requests the broker may hold on purpose (JoinGroup waits for the whole group, Fetch
+    /// waits up to `fetch.max.wait.ms`).
+    pub(crate) async fn send_timeout<R: Request>(
+        &self,
+        request: &R,
+        cap: i16,
+        timeout: Duration,
+    ) -> Result<R::Response> {
+        let version = self.version::<R>(cap)?;
+        self.exchange(request, version, timeout).await
+    }
+
+    /// The broker's `host:port`.
+    pub(crate) fn addr(&self) -> &str {
+        &self.addr
+    }
+
     async fn send_versioned<R: Request>(&self, request: &R, version: i16) -> Result<R::Response> {
         self.exchange(request, version, self.request_timeout).await
     }
@@ -320,6 +338,20 @@ pub(crate) fn decode_response<R: Request>(
         .ok_or_else(|| bad("no layout to check it against".to_owned()))?;
     guard::check(layout, &body).map_err(bad)?;
     R::Response::decode(&mut body, version).map_err(|e| bad(e.to_string()))
+}
+
+/// Decodes a message carried as bytes inside a response (a group member's
+/// `ConsumerProtocolSubscription`, written by another client) after checking it against its
+/// layout, as responses are. Returns what was wrong on failure.
+pub(crate) fn decode_embedded<M: Decodable>(
+    name: &str,
+    mut body: Bytes,
+    version: i16,
+) -> std::result::Result<M, String> {
+    let layout =
+        schemas::layout(name, version).ok_or_else(|| format!("{name} v{version} is unknown"))?;
+    guard::check(layout, &body)?;
+    M::decode(&mut body, version).map_err(|e| format!("{name} v{version}: {e}"))
 }
 
 async fn read_loop(

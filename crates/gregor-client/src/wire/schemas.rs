@@ -327,6 +327,58 @@ pub(crate) const DELETE_RECORDS_RESPONSE_V2: &[F] = &[
 pub(crate) const SASL_HANDSHAKE_RESPONSE_V1: &[F] = &[F::Fixed(2), F::Arr(&[F::Str])];
 pub(crate) const SASL_AUTHENTICATE_RESPONSE_V2: &[F] =
     &[F::Fixed(2), F::CStr, F::CBytes, F::Fixed(8), F::Tags(&[])];
+pub(crate) const FETCH_RESPONSE_V12: &[F] = &[
+    F::Fixed(4),
+    F::Fixed(2),
+    F::Fixed(4),
+    F::CArr(&[
+        F::CStr,
+        F::CArr(&[
+            F::Fixed(4),
+            F::Fixed(2),
+            F::Fixed(8),
+            F::Fixed(8),
+            F::Fixed(8),
+            F::CArr(&[F::Fixed(8), F::Fixed(8), F::Tags(&[])]),
+            F::Fixed(4),
+            F::CBytes,
+            F::Tags(&[
+                (0, &[F::Nested(&[F::Fixed(4), F::Fixed(8), F::Tags(&[])])]),
+                (1, &[F::Nested(&[F::Fixed(4), F::Fixed(4), F::Tags(&[])])]),
+                (2, &[F::Nested(&[F::Fixed(8), F::Fixed(4), F::Tags(&[])])]),
+            ]),
+        ]),
+        F::Tags(&[]),
+    ]),
+    F::Tags(&[(0, &[F::CArr(&[F::Tags(&[])])])]),
+];
+pub(crate) const CONSUMER_PROTOCOL_SUBSCRIPTION_V0: &[F] = &[F::Arr(&[F::Str]), F::Bytes];
+pub(crate) const CONSUMER_PROTOCOL_SUBSCRIPTION_V1: &[F] = &[
+    F::Arr(&[F::Str]),
+    F::Bytes,
+    F::Arr(&[F::Str, F::Arr(&[F::Fixed(4)])]),
+];
+pub(crate) const CONSUMER_PROTOCOL_SUBSCRIPTION_V2: &[F] = &[
+    F::Arr(&[F::Str]),
+    F::Bytes,
+    F::Arr(&[F::Str, F::Arr(&[F::Fixed(4)])]),
+    F::Fixed(4),
+];
+pub(crate) const CONSUMER_PROTOCOL_SUBSCRIPTION_V3: &[F] = &[
+    F::Arr(&[F::Str]),
+    F::Bytes,
+    F::Arr(&[F::Str, F::Arr(&[F::Fixed(4)])]),
+    F::Fixed(4),
+    F::Str,
+];
+pub(crate) const CONSUMER_PROTOCOL_ASSIGNMENT_V0: &[F] =
+    &[F::Arr(&[F::Str, F::Arr(&[F::Fixed(4)])]), F::Bytes];
+pub(crate) const CONSUMER_PROTOCOL_ASSIGNMENT_V1: &[F] =
+    &[F::Arr(&[F::Str, F::Arr(&[F::Fixed(4)])]), F::Bytes];
+pub(crate) const CONSUMER_PROTOCOL_ASSIGNMENT_V2: &[F] =
+    &[F::Arr(&[F::Str, F::Arr(&[F::Fixed(4)])]), F::Bytes];
+pub(crate) const CONSUMER_PROTOCOL_ASSIGNMENT_V3: &[F] =
+    &[F::Arr(&[F::Str, F::Arr(&[F::Fixed(4)])]), F::Bytes];
 
 /// The layout of `response` at `version`, if gregor pins that version.
 pub(crate) fn layout(response: &str, version: i16) -> Option<&'static [F]> {
@@ -361,6 +413,15 @@ pub(crate) fn layout(response: &str, version: i16) -> Option<&'static [F]> {
         ("DeleteRecordsResponse", 2) => Some(DELETE_RECORDS_RESPONSE_V2),
         ("SaslHandshakeResponse", 1) => Some(SASL_HANDSHAKE_RESPONSE_V1),
         ("SaslAuthenticateResponse", 2) => Some(SASL_AUTHENTICATE_RESPONSE_V2),
+        ("FetchResponse", 12) => Some(FETCH_RESPONSE_V12),
+        ("ConsumerProtocolSubscription", 0) => Some(CONSUMER_PROTOCOL_SUBSCRIPTION_V0),
+        ("ConsumerProtocolSubscription", 1) => Some(CONSUMER_PROTOCOL_SUBSCRIPTION_V1),
+        ("ConsumerProtocolSubscription", 2) => Some(CONSUMER_PROTOCOL_SUBSCRIPTION_V2),
+        ("ConsumerProtocolSubscription", 3) => Some(CONSUMER_PROTOCOL_SUBSCRIPTION_V3),
+        ("ConsumerProtocolAssignment", 0) => Some(CONSUMER_PROTOCOL_ASSIGNMENT_V0),
+        ("ConsumerProtocolAssignment", 1) => Some(CONSUMER_PROTOCOL_ASSIGNMENT_V1),
+        ("ConsumerProtocolAssignment", 2) => Some(CONSUMER_PROTOCOL_ASSIGNMENT_V2),
+        ("ConsumerProtocolAssignment", 3) => Some(CONSUMER_PROTOCOL_ASSIGNMENT_V3),
         _ => None,
     }
 }

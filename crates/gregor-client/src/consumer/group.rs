@@ -88,8 +88,8 @@ impl Coordinator {
         if let Some(c) = self.lock().as_ref().filter(|c| !c.is_dead()) {
             return Ok(Arc::clone(c));
         }
+        // v4+ (the versions whose response layouts we check) name the group in the array.
         let request = FindCoordinatorRequest::default()
-            .with_key(StrBytes::from_string(self.group.clone()))
             .with_key_type(0)
             .with_coordinator_keys(vec![StrBytes::from_string(self.group.clone())]);
         let any = self.brokers.any().await?;
@@ -574,9 +574,9 @@ async fn send_leave(
     member_id: &str,
     reason: &str,
 ) -> Result<()> {
+    // v3+: the leaving members are listed (a batch of one).
     let request = LeaveGroupRequest::default()
         .with_group_id(GroupId(str_bytes(group)))
-        .with_member_id(str_bytes(member_id))
         .with_members(vec![
             MemberIdentity::default()
                 .with_member_id(str_bytes(member_id))

@@ -8,6 +8,7 @@ mod node;
 mod ports;
 mod probe;
 mod ready;
+pub mod registry;
 mod secure;
 pub mod smoke;
 pub mod tools;
@@ -23,6 +24,7 @@ pub use local::{
     stop_local,
 };
 pub use probe::{ClusterMetadata, PartitionMetadata, TopicMetadata, metadata};
+pub use registry::{REGISTRY_URL_ENV, SchemaRegistry};
 pub use secure::{Pki, SCRAM_MECHANISMS, SecureKafka, User};
 
 /// A topic name no other test uses: `<prefix>-<random>`.

@@ -224,7 +224,7 @@ async fn corrupt_data_on_disk_is_reported_with_partition_and_offset_never_skippe
 
     let p0 = TopicPartition::new(&topic, 0);
     let mut c = Consumer::connect(&reader(&bootstrap)).await.unwrap();
-    c.assign(&[p0.clone()]).unwrap();
+    c.assign(std::slice::from_ref(&p0)).unwrap();
     let first = read(&mut c, 3).await;
     assert_eq!(
         first.iter().map(|r| r.offset).collect::<Vec<_>>(),

@@ -121,9 +121,12 @@ async fn three_members_share_six_partitions_and_read_every_record_once() {
     }
 }
 
+/// One listener call: its kind and partitions.
+type Event = (String, Vec<TopicPartition>);
+
 /// Records what the listener was told.
 #[derive(Clone, Default)]
-struct Events(Arc<Mutex<Vec<(String, Vec<TopicPartition>)>>>);
+struct Events(Arc<Mutex<Vec<Event>>>);
 
 impl Events {
     fn of(&self, kind: &str) -> Vec<Vec<TopicPartition>> {

@@ -240,17 +240,20 @@ async fn seek_to_timestamp_pause_and_resume() {
     let mut consumer = Consumer::connect(&cfg).await.unwrap();
     consumer.assign(&[p0.clone(), p1.clone()]).unwrap();
     consumer
-        .seek_to_timestamp(&[p0.clone()], t0 + 42)
+        .seek_to_timestamp(std::slice::from_ref(&p0), t0 + 42)
         .await
         .unwrap();
-    consumer.seek_to_end(&[p1.clone()]).await.unwrap();
+    consumer
+        .seek_to_end(std::slice::from_ref(&p1))
+        .await
+        .unwrap();
     let r = poll_n(&mut consumer, 58, Duration::from_secs(10)).await;
     assert_eq!(r[0].offset, 42, "first record at or after the timestamp");
     assert_eq!(r[0].timestamp, t0 + 42);
     assert!(r.iter().all(|r| r.partition == 0));
     // Between two timestamps: the next one after it.
     consumer
-        .seek_to_timestamp(&[p0.clone()], t0 + 1_000_000)
+        .seek_to_timestamp(std::slice::from_ref(&p0), t0 + 1_000_000)
         .await
         .unwrap();
     assert_eq!(
@@ -263,7 +266,7 @@ async fn seek_to_timestamp_pause_and_resume() {
         .seek_to_beginning(&[p0.clone(), p1.clone()])
         .await
         .unwrap();
-    consumer.pause(&[p0.clone()]).unwrap();
+    consumer.pause(std::slice::from_ref(&p0)).unwrap();
     assert_eq!(consumer.paused(), vec![p0.clone()]);
     let r = poll_n(&mut consumer, 100, Duration::from_secs(10)).await;
     assert!(
@@ -277,7 +280,7 @@ async fn seek_to_timestamp_pause_and_resume() {
             .unwrap()
             .is_empty()
     );
-    consumer.resume(&[p0.clone()]).unwrap();
+    consumer.resume(std::slice::from_ref(&p0)).unwrap();
     let r = poll_n(&mut consumer, 100, Duration::from_secs(10)).await;
     assert_eq!(
         r.iter().map(|r| r.offset).collect::<Vec<_>>(),

@@ -42,3 +42,12 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
+# Every client (gregor, librdkafka, the Java client, kafka-go, franz-go) on one fresh broker,
+# interleaved rounds; writes docs/benchmarks.md and docs/benchmarks.svg. Needs Go and a JDK.
+bench:
+    python3 bench/run.py
+
+# The same, smaller: a smoke run of the benchmark pipeline.
+bench-quick:
+    python3 bench/run.py --quick

@@ -1,0 +1,460 @@
+#!/usr/bin/env python3
+"""gregor's benchmark driver: every client on the same fresh broker, in one run, interleaved.
+
+    python3 bench/run.py            # the full run (what `just bench` does)
+    python3 bench/run.py --quick    # a smaller run, under 3 minutes (`just bench-quick`)
+
+It starts a fresh local Kafka (its own state directory, so the development broker is left
+alone), builds the peers, then for each workload runs every client once per round, in the same
+order each round (A B C A B C ...), for at least three rounds. Each client is a separate process
+that follows bench/README.md's contract; the driver reads the client's JSON line and takes CPU
+seconds (user + sys) and peak RSS from the kernel's accounting of that process (wait4). It
+writes the results into docs/benchmarks.md between the `bench:begin`/`bench:end` markers, and
+a chart to docs/benchmarks.svg.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = os.path.join(ROOT, "bench", "target")
+STATE = os.path.join(ROOT, "target", "bench-state")
+DOC = os.path.join(ROOT, "docs", "benchmarks.md")
+SVG = os.path.join(ROOT, "docs", "benchmarks.svg")
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def sh(cmd, env=None, cwd=ROOT, capture=True):
+    r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=capture, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stderr if capture else ''}")
+    return r.stdout if capture else ""
+
+
+# ---------------------------------------------------------------- broker and tools
+
+def gregor(args, env):
+    return sh(["cargo", "run", "--quiet", "--package", "gregor-cli", "--bin", "gregor", "--"] + args, env=env)
+
+
+def start_broker():
+    env = dict(os.environ, GREGOR_STATE_DIR=STATE)
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    gregor(["dev", "down"], env)
+    shutil.rmtree(STATE, ignore_errors=True)
+    out = gregor(["dev", "up"], env)
+    bootstrap = out.strip().splitlines()[-1].split("=", 1)[1]
+    log(f"fresh broker at {bootstrap}")
+    return bootstrap, env
+
+
+def stop_broker(env):
+    gregor(["dev", "down"], env)
+
+
+def kafka_libs():
+    libs = [d for d in os.listdir(os.path.join(ROOT, "target", "gregor")) if d.startswith("kafka-")]
+    return os.path.join(ROOT, "target", "gregor", sorted(libs)[-1], "libs")
+
+
+def java_cmd(main_class, classpath_extra=None):
+    libs = kafka_libs()
+    cp = f"{libs}/*" if classpath_extra is None else f"{classpath_extra}:{libs}/*"
+    log4j = os.path.join(os.path.dirname(libs), "log4j2.properties")
+    return ["java", "-Xmx1g", f"-Dlog4j2.configurationFile={log4j}",
+            f"-Dkafka.logs.dir={os.path.join(TARGET, 'java-logs')}", "-cp", cp, main_class]
+
+
+def create_topic(bootstrap, env, name, partitions=6):
+    gregor(["-b", bootstrap, "topics", "create", name, "--partitions", str(partitions),
+            "--replication", "1", "--allow-legacy-name"], env)
+
+
+# ---------------------------------------------------------------- peers
+
+def build_peers():
+    os.makedirs(TARGET, exist_ok=True)
+    peers = {}
+    log("building the Go peers")
+    sh(["go", "build", "-o", os.path.join(TARGET, "gobench"), "."], cwd=os.path.join(ROOT, "bench", "peers", "go"))
+    for client in ("kafka-go", "franz-go"):
+        peers[client] = [os.path.join(TARGET, "gobench"), "--client", client]
+    log("building the Java peer")
+    jdir = os.path.join(TARGET, "java")
+    os.makedirs(jdir, exist_ok=True)
+    sh(["javac", "-d", jdir, "-cp", f"{kafka_libs()}/*", os.path.join(ROOT, "bench", "peers", "java", "JavaBench.java")])
+    peers["java"] = java_cmd("JavaBench", jdir)
+    cargo_toml = os.path.join(ROOT, "bench", "Cargo.toml")
+    if os.path.exists(cargo_toml):
+        log("building the Rust peers (gregor, rust-rdkafka) in release mode")
+        env = dict(os.environ, CARGO_TARGET_DIR=os.path.join(TARGET, "cargo"))
+        sh(["cargo", "build", "--release", "--manifest-path", cargo_toml], env=env, capture=False)
+        bin_dir = os.path.join(TARGET, "cargo", "release")
+        for name, binary in (("gregor", "gregor-peer"), ("rdkafka", "rdkafka-peer")):
+            path = os.path.join(bin_dir, binary)
+            if os.path.exists(path):
+                peers[name] = [path]
+    return peers
+
+
+class Accounting:
+    """CPU and peak RSS of one child process, via os.wait4."""
+
+    @staticmethod
+    def run(cmd, timeout):
+        start = time.monotonic()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = start + timeout
+        out = b""
+        err = b""
+        import selectors
+        sel = selectors.DefaultSelector()
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        sel.register(proc.stderr, selectors.EVENT_READ)
+        open_streams = 2
+        while open_streams:
+            if time.monotonic() > deadline:
+                proc.kill()
+                break
+            for key, _ in sel.select(timeout=1):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                    open_streams -= 1
+                elif key.fileobj is proc.stdout:
+                    out += chunk
+                else:
+                    err += chunk
+        _, status, usage = os.wait4(proc.pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        return {
+            "code": code,
+            "stdout": out.decode(errors="replace"),
+            "stderr": err.decode(errors="replace"),
+            "cpu_s": usage.ru_utime + usage.ru_stime,
+            "rss_mb": usage.ru_maxrss / 1024.0,
+            "wall_s": time.monotonic() - start,
+        }
+
+
+def measure(peer_cmd, args, timeout):
+    r = Accounting.run(peer_cmd + [str(a) for a in args], timeout)
+    if r["code"] != 0:
+        return None, (r["stderr"].strip().splitlines() or ["exit " + str(r["code"])])[-1]
+    line = next((l for l in reversed(r["stdout"].splitlines()) if l.startswith("{")), None)
+    if line is None:
+        return None, "no JSON line on stdout"
+    res = json.loads(line)
+    res["cpu_s"] = r["cpu_s"]
+    res["rss_mb"] = r["rss_mb"]
+    return res, None
+
+
+# ---------------------------------------------------------------- workloads
+
+def plan(quick):
+    if quick:
+        return {
+            "rounds": 3,
+            "produce": [(100, 200_000)],
+            "compression": ["none", "lz4"],
+            "consume": (100, 200_000),
+            "latency": (10_000, 5),
+        }
+    return {
+        "rounds": 3,
+        "produce": [(100, 1_000_000), (1024, 200_000)],
+        "compression": ["none", "lz4"],
+        "consume": (100, 1_000_000),
+        "latency": (10_000, 60),
+    }
+
+
+def common(bootstrap, topic):
+    return ["--bootstrap", bootstrap, "--topic", topic, "--linger-ms", 5, "--batch-bytes", 1 << 20]
+
+
+def ceiling(bootstrap, env, size, records, compression):
+    topic = f"bench.ceiling.{size}.{compression}.{int(time.time() * 1000)}"
+    create_topic(bootstrap, env, topic)
+    out = sh(java_cmd("org.apache.kafka.tools.ProducerPerformance") + [
+        "--topic", topic, "--num-records", str(records), "--record-size", str(size), "--throughput", "-1",
+        "--producer-props", f"bootstrap.servers={bootstrap}", "acks=all", "linger.ms=5",
+        f"batch.size={1 << 20}", f"compression.type={compression}", "enable.idempotence=false",
+        "buffer.memory=268435456"])
+    last = [l for l in out.splitlines() if "records sent" in l][-1]
+    m = re.search(r"([\d.]+) records/sec", last)
+    return float(m.group(1)) if m else None
+
+
+def run_all(quick):
+    p = plan(quick)
+    bootstrap, env = start_broker()
+    results = []  # dicts with workload, client, round, ...
+    failures = []
+    try:
+        peers = build_peers()
+        order = [c for c in ("gregor", "rdkafka", "java", "kafka-go", "franz-go") if c in peers]
+        log(f"clients: {', '.join(order)}")
+        ceilings = {}
+        for size, records in p["produce"]:
+            for comp in p["compression"]:
+                wl = f"produce {records:,} x {size} B, {comp}"
+                for rnd in range(p["rounds"]):
+                    for client in order:
+                        topic = f"bench.p.{client}.{size}.{comp}.{rnd}.{int(time.time() * 1000)}"
+                        create_topic(bootstrap, env, topic)
+                        log(f"{wl}: round {rnd + 1}, {client}")
+                        res, err = measure(peers[client], ["--mode", "produce", "--records", records, "--size", size,
+                                                           "--compression", comp] + common(bootstrap, topic), 900)
+                        record(results, failures, wl, client, rnd, res, err)
+                ceilings[wl] = ceiling(bootstrap, env, size, records, comp)
+        size, records = p["consume"]
+        wl = f"consume {records:,} x {size} B"
+        topic = f"bench.c.{int(time.time() * 1000)}"
+        create_topic(bootstrap, env, topic)
+        log(f"filling {topic} for the consume runs")
+        fill, err = measure(peers["java"], ["--mode", "produce", "--records", records, "--size", size,
+                                            "--compression", "none"] + common(bootstrap, topic), 900)
+        if err:
+            raise SystemExit(f"filling the consume topic failed: {err}")
+        for rnd in range(p["rounds"]):
+            for client in order:
+                log(f"{wl}: round {rnd + 1}, {client}")
+                res, err = measure(peers[client], ["--mode", "consume", "--records", records, "--size", size,
+                                                   "--group", f"bench-{client}-{rnd}-{time.time_ns()}",
+                                                   "--compression", "none"] + common(bootstrap, topic), 900)
+                record(results, failures, wl, client, rnd, res, err)
+        rate, secs = p["latency"]
+        wl = f"end-to-end latency at {rate:,} rec/s for {secs} s"
+        for rnd in range(p["rounds"] if quick else 1):
+            for client in order:
+                topic = f"bench.l.{client}.{rnd}.{int(time.time() * 1000)}"
+                create_topic(bootstrap, env, topic)
+                log(f"{wl}: round {rnd + 1}, {client}")
+                res, err = measure(peers[client], ["--mode", "latency", "--rate", rate, "--seconds", secs,
+                                                   "--size", 100, "--compression", "none",
+                                                   "--group", f"lat-{client}-{rnd}-{time.time_ns()}"]
+                                   + common(bootstrap, topic), secs + 120)
+                record(results, failures, wl, client, rnd, res, err)
+        return results, failures, ceilings, order
+    finally:
+        stop_broker(env)
+
+
+def record(results, failures, wl, client, rnd, res, err):
+    if err:
+        log(f"  {client} failed: {err}")
+        failures.append((wl, client, rnd, err))
+        return
+    res.update(workload=wl, client=client, round=rnd)
+    results.append(res)
+    if res.get("seconds"):
+        log(f"  {res['records'] / res['seconds']:,.0f} rec/s, cpu {res['cpu_s']:.2f} s, rss {res['rss_mb']:.0f} MB")
+
+
+# ---------------------------------------------------------------- report
+
+def machine():
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
+    except OSError:
+        pass
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(next(l for l in f if l.startswith("MemTotal")).split()[1])
+            mem = f"{kb / 1024 / 1024:.0f} GiB"
+    except (OSError, StopIteration):
+        pass
+    def version(cmd):
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            return (r.stdout or r.stderr).strip().splitlines()[0]
+        except OSError:
+            return "not found"
+    return {
+        "cpu": f"{os.cpu_count()} cores, {model}",
+        "memory": mem,
+        "kernel": platform.release(),
+        "rustc": version(["rustc", "--version"]),
+        "go": version(["go", "version"]),
+        "java": version(["java", "-version"]),
+        "kafka": os.path.basename(os.path.dirname(kafka_libs())),
+    }
+
+
+def summarize(results, order):
+    rows = []
+    by = {}
+    for r in results:
+        by.setdefault((r["workload"], r["client"]), []).append(r)
+    workloads = []
+    for r in results:
+        if r["workload"] not in workloads:
+            workloads.append(r["workload"])
+    for wl in workloads:
+        for client in order:
+            runs = by.get((wl, client))
+            if not runs:
+                continue
+            rate = [x["records"] / x["seconds"] for x in runs if x["seconds"] > 0]
+            mbps = [x["bytes"] / x["seconds"] / 1e6 for x in runs if x["seconds"] > 0]
+            cpu_us = [x["cpu_s"] / max(x["records"], 1) * 1e6 for x in runs]
+            rows.append({
+                "workload": wl, "client": client, "runs": len(runs),
+                "rate": statistics.median(rate) if rate else 0, "rate_min": min(rate, default=0), "rate_max": max(rate, default=0),
+                "mbps": statistics.median(mbps) if mbps else 0,
+                "cpu_s": statistics.median(x["cpu_s"] for x in runs),
+                "cpu_us": statistics.median(cpu_us),
+                "rss": max(x["rss_mb"] for x in runs),
+                "p50": statistics.median(x.get("p50_ms", 0) for x in runs),
+                "p99": statistics.median(x.get("p99_ms", 0) for x in runs),
+                "p999": statistics.median(x.get("p999_ms", 0) for x in runs),
+                "errors": sum(x.get("errors", 0) for x in runs),
+            })
+    return rows, workloads
+
+
+def write_report(results, failures, ceilings, order, quick):
+    rows, workloads = summarize(results, order)
+    m = machine()
+    lines = [
+        "<!-- bench:begin (written by bench/run.py; edit the script, not this section) -->",
+        "## Clients side by side",
+        "",
+        f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC with "
+        f"`{'just bench-quick' if quick else 'just bench'}`: one fresh single-node Kafka, every client on it, "
+        "interleaved rounds (each client once per round, same order), medians with min-max.",
+        "",
+        f"Machine: {m['cpu']}, {m['memory']}, Linux {m['kernel']}. The broker and the client share these "
+        "cores, so wall-clock figures are disturbed by the broker's own work; CPU per record "
+        "(user + sys of the client process, from wait4) is the steadier comparison.",
+        f"Versions: {m['kafka']}, {m['rustc']}, {m['go']}, {m['java']}.",
+        "Settings for every client: acks=all, linger 5 ms, batches up to 1 MiB, keyed records "
+        "(10,000 keys), idempotence off, 6 partitions.",
+        "",
+        "![records per second by client and workload](benchmarks.svg)",
+        "",
+    ]
+    for wl in workloads:
+        wl_rows = [r for r in rows if r["workload"] == wl]
+        ref = next((r for r in wl_rows if r["client"] == "rdkafka"), None)
+        lines.append(f"### {wl}")
+        lines.append("")
+        if wl.startswith("end-to-end"):
+            lines.append("| client | p50 ms | p99 ms | p99.9 ms | CPU s | peak RSS MB | runs |")
+            lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+            for r in wl_rows:
+                lines.append(f"| {r['client']} | {r['p50']:.1f} | {r['p99']:.1f} | {r['p999']:.1f} | "
+                             f"{r['cpu_s']:.2f} | {r['rss']:.0f} | {r['runs']} |")
+        else:
+            ceil = ceilings.get(wl)
+            head = "| client | records/s (min-max) | MB/s | CPU s | CPU µs/record | peak RSS MB | vs librdkafka |"
+            sep = "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+            if ceil:
+                head += " vs broker ceiling |"
+                sep += " ---: |"
+            lines += [head, sep]
+            for r in wl_rows:
+                ratio = f"{r['rate'] / ref['rate']:.2f}x" if ref and ref["rate"] else "-"
+                row = (f"| {r['client']} | {r['rate']:,.0f} ({r['rate_min']:,.0f}-{r['rate_max']:,.0f}) | "
+                       f"{r['mbps']:.1f} | {r['cpu_s']:.2f} | {r['cpu_us']:.2f} | {r['rss']:.0f} | {ratio} |")
+                if ceil:
+                    row += f" {r['rate'] / ceil:.2f} |"
+                lines.append(row)
+            if ceil:
+                lines.append("")
+                lines.append(f"Broker ceiling (Kafka's ProducerPerformance, same settings): {ceil:,.0f} records/s.")
+        lines.append("")
+    if failures:
+        lines.append("### Runs that failed")
+        lines.append("")
+        for wl, client, rnd, err in failures:
+            lines.append(f"- {wl}, {client}, round {rnd + 1}: {err}")
+        lines.append("")
+    lines.append("<!-- bench:end -->")
+    section = "\n".join(lines)
+    text = open(DOC).read() if os.path.exists(DOC) else "# Benchmarks\n"
+    if "<!-- bench:begin" in text:
+        text = re.sub(r"<!-- bench:begin.*?<!-- bench:end -->", lambda _: section, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    with open(DOC, "w") as f:
+        f.write(text)
+    write_svg(rows, workloads, order)
+    with open(os.path.join(TARGET, "results.json"), "w") as f:
+        json.dump({"results": results, "failures": failures, "ceilings": ceilings}, f, indent=1)
+    log(f"wrote {DOC} and {SVG}")
+
+
+def write_svg(rows, workloads, order):
+    """A grouped bar chart of median records/s (throughput workloads), min-max whiskers."""
+    colors = {"gregor": "#d9480f", "rdkafka": "#1c7ed6", "java": "#5c940d", "kafka-go": "#7048e8", "franz-go": "#0ca678"}
+    wls = [w for w in workloads if not w.startswith("end-to-end")]
+    if not wls:
+        return
+    top = max((r["rate_max"] for r in rows if r["workload"] in wls), default=1) or 1
+    width, height, left, bottom = 180 * len(wls) + 120, 360, 70, 80
+    plot_h = height - bottom - 30
+    group_w = 180
+    bar_w = (group_w - 30) / max(len(order), 1)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
+           f'<text x="{left}" y="18" font-size="13">records/s (median, min-max), higher is better</text>']
+    for i in range(5):
+        v = top * i / 4
+        y = 30 + plot_h - plot_h * i / 4
+        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 20}" y2="{y:.1f}" stroke="#ddd"/>')
+        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{v / 1000:,.0f}k</text>')
+    for gi, wl in enumerate(wls):
+        x0 = left + 10 + gi * group_w
+        for ci, client in enumerate(order):
+            r = next((r for r in rows if r["workload"] == wl and r["client"] == client), None)
+            if not r:
+                continue
+            x = x0 + ci * bar_w
+            h = plot_h * r["rate"] / top
+            y = 30 + plot_h - h
+            out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w - 3:.1f}" height="{h:.1f}" fill="{colors.get(client, "#888")}"/>')
+            y_min = 30 + plot_h - plot_h * r["rate_min"] / top
+            y_max = 30 + plot_h - plot_h * r["rate_max"] / top
+            cx = x + (bar_w - 3) / 2
+            out.append(f'<line x1="{cx:.1f}" y1="{y_min:.1f}" x2="{cx:.1f}" y2="{y_max:.1f}" stroke="#222"/>')
+        label = wl.replace("produce ", "P ").replace("consume ", "C ")
+        out.append(f'<text x="{x0 + group_w / 2 - 15:.1f}" y="{height - bottom + 16}" text-anchor="middle">{label}</text>')
+    for ci, client in enumerate(order):
+        out.append(f'<rect x="{left + ci * 95}" y="{height - 30}" width="10" height="10" fill="{colors.get(client, "#888")}"/>')
+        out.append(f'<text x="{left + ci * 95 + 14}" y="{height - 21}">{client}</text>')
+    out.append("</svg>")
+    with open(SVG, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="a smaller run, under 3 minutes")
+    args = ap.parse_args()
+    started = time.monotonic()
+    results, failures, ceilings, order = run_all(args.quick)
+    write_report(results, failures, ceilings, order, args.quick)
+    log(f"done in {time.monotonic() - started:.0f} s")
+    if failures:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::future::BoxFuture;
+use tokio::time::Instant;
+use tower::{Service, ServiceExt};
+
+use super::layer::{BudgetAction, Config};
+use crate::error::{Error, ErrorClass, GaveUp};
+use crate::message::{Message, Outcome};
+
+/// The service [`super::RetryLayer`] builds.
+#[derive(Clone)]
+pub struct Retry<S> {
+    pub(super) inner: S,
+    pub(super) config: Arc<Config>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for Retry<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Retry")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Service<Message> for Retry<S>
+where
+    S: Service<Message, Response = Outcome> + Clone + Send + 'static,
+    S::Error: Into<Error>,
+    S::Future: Send + 'static,
+{
+    type Response = Outcome;
+    type Error = Error;
+    type Future = BoxFuture<'static, Result<Outcome, Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, msg: Message) -> Self::Future {
+        // The ready service does the first attempt; a clone takes its place for later calls.
+        let clone = self.inner.clone();
+        let mut svc = std::mem::replace(&mut self.inner, clone);
+        let config = Arc::clone(&self.config);
+        let first = svc.call(msg.clone());
+        Box::pin(async move {
+            let start = Instant::now();
+            let mut result = first.await.map_err(Into::into);
+            loop {
+                let err = match result {
+                    Ok(outcome) => return Ok(outcome),
+                    Err(e) => e,
+                };
+                if err.class() != ErrorClass::Retriable {
+                    return Err(err);
+                }
+                let attempt = msg.attempt();
+                let give_up = |reason, err| Error::RetriesExhausted {
+                    attempts: attempt,
+                    reason,
+                    source: Box::new(err),
+                };
+                if attempt >= config.max_attempts {
+                    return Err(give_up(GaveUp::Attempts, err));
+                }
+                let delay = super::backoff(
+                    config.initial,
+                    config.multiplier,
+                    config.max_delay,
+                    config.jitter,
+                    attempt,
+                    super::random_unit(),
+                );
+                let ends = start.elapsed() + delay;
+                if config.max_elapsed.is_some_and(|max| ends > max) {
+                    return Err(give_up(GaveUp::Elapsed, err));
+                }
+                if let Some((budget, action)) = config.poll_budget
+                    && ends > budget
+                {
+                    return Err(match action {
+                        BudgetAction::DeadLetter => give_up(GaveUp::PollBudget, err),
+                        BudgetAction::Pause => Error::Deferred {
+                            retry_after: delay,
+                            source: Box::new(err),
+                        },
+                    });
+                }
+                if let Some(hook) = &config.on_retry {
+                    hook(&msg, &err, delay);
+                }
+                tracing::debug!(
+                    topic = msg.topic(),
+                    partition = msg.partition(),
+                    offset = msg.offset(),
+                    attempt,
+                    ?delay,
+                    error = %err,
+                    "retrying"
+                );
+                tokio::time::sleep(delay).await;
+                msg.next_attempt();
+                let ready: Result<&mut S, Error> = svc.ready().await.map_err(Into::into);
+                result = match ready {
+                    Ok(ready) => ready.call(msg.clone()).await.map_err(Into::into),
+                    Err(e) => Err(e),
+                };
+            }
+        })
+    }
+}

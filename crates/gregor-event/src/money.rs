@@ -4,12 +4,17 @@
 //! | --- | --- | --- |
 //! | Rust | [`Money`]: `i64` cents | `Money::from_cents(1234)` |
 //! | JSON | a number with at most two decimals (strings and integers are accepted on input) | `12.34` |
-//! | Avro | `bytes` with `logicalType` `decimal`, precision 15, scale 2 (two's complement, big-endian) | `0x04d2` |
+//! | Avro | `fixed` `Money` of 8 bytes with `logicalType` `decimal`, precision 15, scale 2 (two's complement, big-endian) | `0x00000000000004d2` |
 //!
 //! The range is ±9,999,999,999,999.99 (15 significant digits): every value in it is printed as
 //! JSON by its shortest round-trip form, which is exactly its two-decimal text, and parsed back
 //! to the same cents. Nothing is ever rounded: a JSON number with a third decimal, or outside
 //! the range, is an error, not a silently different amount.
+//!
+//! Why `fixed` and not `bytes`: apache-avro's schema resolution refuses a `bytes` decimal whose
+//! length is too short for the declared precision (e.g. 2 bytes for precision 15), which is what
+//! minimal-length writers such as Java's produce; a `fixed` of 8 bytes always passes, and every
+//! Avro library reads it. Reading accepts any length of two's complement (`bytes` decimals too).
 
 use std::fmt;
 
@@ -126,7 +131,8 @@ impl Money {
         self.0 as f64 / 100.0
     }
 
-    /// Avro `decimal` bytes: the unscaled value (cents) as minimal two's complement, big-endian.
+    /// The unscaled value (cents) as minimal two's complement, big-endian: the form of a
+    /// `bytes`-backed Avro decimal. (gregor writes the 8-byte `fixed` form, `cents().to_be_bytes()`.)
     pub fn to_decimal_bytes(self) -> Vec<u8> {
         let bytes = self.0.to_be_bytes();
         let negative = self.0 < 0;
@@ -189,7 +195,7 @@ impl Serialize for Money {
         if serializer.is_human_readable() {
             serializer.serialize_f64(self.to_f64())
         } else {
-            serializer.serialize_bytes(&self.to_decimal_bytes())
+            serializer.serialize_bytes(&self.0.to_be_bytes())
         }
     }
 }

@@ -4,6 +4,7 @@ mod admin;
 mod config;
 mod consumer;
 mod error;
+mod producer;
 mod wire;
 
 pub use admin::{
@@ -16,3 +17,7 @@ pub use consumer::{
     Record, Stats, TimestampType, TopicPartition,
 };
 pub use error::{Context, Error, KafkaCode, Result};
+pub use producer::{
+    Delivery, DeliveryFuture, LatencyHistogram, PartitionStats, Producer, ProducerBuilder,
+    ProducerRecord, ProducerStats, RecordMetadata,
+};

@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{BoxFuture, Codec, Context, Deserializer, Serializer};
 use crate::error::{Error, Location, Result};
+use crate::fastwrite::Compiled;
 use crate::registry::{RegistryClient, RegistryError};
 use crate::wire;
 
@@ -221,6 +222,8 @@ fn decode_datum<T: DeserializeOwned>(
 struct WriteSchema {
     root: &'static Schema,
     resolved: ResolvedSchema<'static>,
+    /// The compiled writer, when the schema's shapes allow it (see `fastwrite`).
+    compiled: Option<Compiled>,
 }
 
 impl WriteSchema {
@@ -230,7 +233,11 @@ impl WriteSchema {
             what: parsed.name.clone(),
             detail: e.to_string(),
         })?;
-        Ok(WriteSchema { root, resolved })
+        Ok(WriteSchema {
+            root,
+            resolved,
+            compiled: Compiled::new(root),
+        })
     }
 }
 
@@ -539,6 +546,13 @@ impl<T: Serialize + DeserializeOwned> AvroCodec<T> {
 fn encode_with<T: Serialize>(writer: &Writer, ctx: &Context<'_>, value: &T) -> Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(256);
     wire::write_header(&mut buf, writer.id);
+    if let Some(compiled) = &writer.schema.compiled {
+        if compiled.write(value, &mut buf).is_ok() {
+            return Ok(buf);
+        }
+        // A shape the compiled writer does not handle: apache-avro writes it (or says why not).
+        buf.truncate(wire::HEADER_LEN);
+    }
     apache_avro::writer::datum::write_avro_datum_ref(
         writer.schema.root,
         writer.schema.resolved.get_names(),
@@ -705,6 +719,13 @@ mod tests {
                 "resolve cut {cut}"
             );
         }
+    }
+
+    #[test]
+    fn gregor_events_take_the_compiled_writer() {
+        assert!(WriteSchema::new(&reader()).unwrap().compiled.is_some());
+        let event = Parsed::new(gregor_event::avro::EVENT, || "e".into()).unwrap();
+        assert!(WriteSchema::new(&event).unwrap().compiled.is_some());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod avro;
 mod codec;
 mod error;
+mod fastwrite;
 pub mod json;
 mod plain;
 pub mod registry;

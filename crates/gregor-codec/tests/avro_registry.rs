@@ -67,7 +67,11 @@ fn rest_get(url: &str, path: &str) -> serde_json::Value {
 async fn round_trips_make_no_registry_calls_after_warm_up_and_match_the_registry() {
     let (url, client) = registry().await;
     let topic = gregor_testkit::unique_topic("codec-orders");
-    let codec = AvroCodec::<OrderEvent>::for_type(client.clone(), AvroConfig::default()).unwrap();
+    let codec = AvroCodec::<OrderEvent>::for_type(
+        Arc::<HttpRegistry>::clone(&client),
+        AvroConfig::default(),
+    )
+    .unwrap();
     codec.prepare(&[topic.as_str()]).await.unwrap();
     let ctx = Context::new(&topic);
     let first = codec.encode(&ctx, &order(1)).await.unwrap();
@@ -91,7 +95,11 @@ async fn round_trips_make_no_registry_calls_after_warm_up_and_match_the_registry
     );
 
     // A second, cold codec (another service) needs exactly one request: the schema by id.
-    let cold = AvroCodec::<OrderEvent>::for_type(client.clone(), AvroConfig::default()).unwrap();
+    let cold = AvroCodec::<OrderEvent>::for_type(
+        Arc::<HttpRegistry>::clone(&client),
+        AvroConfig::default(),
+    )
+    .unwrap();
     assert_eq!(cold.decode(&ctx, &first).await.unwrap(), order(1));
     assert_eq!(client.requests(), warm + 1);
     for _ in 0..100 {
@@ -158,7 +166,8 @@ async fn subject_strategies_and_registration_switches() {
             subject_strategy: strategy,
             ..AvroConfig::default()
         };
-        let codec = AvroCodec::<OrderEvent>::for_type(client.clone(), config).unwrap();
+        let codec =
+            AvroCodec::<OrderEvent>::for_type(Arc::<HttpRegistry>::clone(&client), config).unwrap();
         assert_eq!(codec.subject(&topic, false), subject);
         let bytes = codec.encode(&ctx, &order(2)).await.unwrap();
         let latest = client.latest(&subject).await.unwrap().expect("registered");
@@ -169,7 +178,7 @@ async fn subject_strategies_and_registration_switches() {
     // auto_register off: the schema must exist; on a fresh subject it is a startup error.
     let fresh = gregor_testkit::unique_topic("codec-lookup");
     let lookup = AvroCodec::<OrderEvent>::for_type(
-        client.clone(),
+        Arc::<HttpRegistry>::clone(&client),
         AvroConfig {
             auto_register: false,
             ..AvroConfig::default()
@@ -182,7 +191,7 @@ async fn subject_strategies_and_registration_switches() {
         "{err}"
     );
     let latest_codec = AvroCodec::<OrderEvent>::for_type(
-        client.clone(),
+        Arc::<HttpRegistry>::clone(&client),
         AvroConfig {
             auto_register: false,
             use_latest_version: true,
@@ -195,8 +204,11 @@ async fn subject_strategies_and_registration_switches() {
         Err(Error::NotRegistered { .. })
     ));
 
-    let registering =
-        AvroCodec::<OrderEvent>::for_type(client.clone(), AvroConfig::default()).unwrap();
+    let registering = AvroCodec::<OrderEvent>::for_type(
+        Arc::<HttpRegistry>::clone(&client),
+        AvroConfig::default(),
+    )
+    .unwrap();
     let fctx = Context::new(&fresh);
     let written = registering.encode(&fctx, &order(3)).await.unwrap();
     let looked_up = lookup.encode(&fctx, &order(3)).await.unwrap();
@@ -243,7 +255,12 @@ async fn evolution_resolves_and_incompatible_changes_fail_at_startup() {
     let (_, client) = registry().await;
     let topic = gregor_testkit::unique_topic("codec-evolution");
     let ctx = Context::new(&topic);
-    let v1 = AvroCodec::<OrderV1>::new(client.clone(), V1, AvroConfig::default()).unwrap();
+    let v1 = AvroCodec::<OrderV1>::new(
+        Arc::<HttpRegistry>::clone(&client),
+        V1,
+        AvroConfig::default(),
+    )
+    .unwrap();
     v1.prepare(&[topic.as_str()]).await.unwrap();
     client
         .set_compatibility(&format!("{topic}-value"), "BACKWARD")
@@ -260,7 +277,12 @@ async fn evolution_resolves_and_incompatible_changes_fail_at_startup() {
         .await
         .unwrap();
 
-    let v2 = AvroCodec::<OrderV2>::new(client.clone(), V2, AvroConfig::default()).unwrap();
+    let v2 = AvroCodec::<OrderV2>::new(
+        Arc::<HttpRegistry>::clone(&client),
+        V2,
+        AvroConfig::default(),
+    )
+    .unwrap();
     v2.prepare(&[topic.as_str()]).await.unwrap();
     // Written with v1, read as v2: the removed coupon is skipped, the added note defaulted.
     assert_eq!(
@@ -297,7 +319,12 @@ async fn evolution_resolves_and_incompatible_changes_fail_at_startup() {
         }
     );
 
-    let v3 = AvroCodec::<OrderV3>::new(client.clone(), V3, AvroConfig::default()).unwrap();
+    let v3 = AvroCodec::<OrderV3>::new(
+        Arc::<HttpRegistry>::clone(&client),
+        V3,
+        AvroConfig::default(),
+    )
+    .unwrap();
     let err = v3.prepare(&[topic.as_str()]).await.unwrap_err();
     match &err {
         Error::Incompatible { subject, message } => {
@@ -316,7 +343,11 @@ async fn evolution_resolves_and_incompatible_changes_fail_at_startup() {
 async fn bad_payloads_are_typed_errors_naming_the_record() {
     let (_, client) = registry().await;
     let topic = gregor_testkit::unique_topic("codec-bad");
-    let codec = AvroCodec::<OrderEvent>::for_type(client.clone(), AvroConfig::default()).unwrap();
+    let codec = AvroCodec::<OrderEvent>::for_type(
+        Arc::<HttpRegistry>::clone(&client),
+        AvroConfig::default(),
+    )
+    .unwrap();
     let ctx = Context::new(&topic).at(3, 42);
     let good = codec.encode(&ctx, &order(3)).await.unwrap();
     codec.decode(&ctx, &good).await.unwrap();
@@ -393,20 +424,27 @@ async fn bad_payloads_are_typed_errors_naming_the_record() {
     );
 }
 
+/// Reads (and ignores) what the client sent: the request is not parsed, so one read will do.
+#[allow(clippy::disallowed_methods)]
+async fn swallow_request(sock: &mut tokio::net::TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    let _ = sock.read(&mut buf).await;
+}
+
 /// A TCP server on 127.0.0.1 that answers every request with `response` (or never, if `None`),
 /// for as long as the test runs.
 async fn misbehaving_server(response: Option<&'static str>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::io::AsyncWriteExt;
         loop {
             let Ok((mut sock, _)) = listener.accept().await else {
                 return;
             };
             tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = sock.read(&mut buf).await;
+                swallow_request(&mut sock).await;
                 match response {
                     Some(r) => {
                         let _ = sock.write_all(r.as_bytes()).await;

@@ -53,12 +53,12 @@ async fn read_all(bootstrap: &str, topic: &str, partitions: i32, expected: usize
     let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while out.len() < expected && Instant::now() < deadline {
-        out.extend(
-            consumer
-                .poll(Duration::from_millis(500))
-                .await
-                .expect("poll"),
-        );
+        match consumer.poll(Duration::from_millis(500)).await {
+            Ok(records) => out.extend(records),
+            // Right after a topic is created the consumer may see NOT_LEADER_OR_FOLLOWER once.
+            Err(e) if e.is_retriable() => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => panic!("poll: {e}"),
+        }
     }
     // Anything beyond `expected` would be a duplicate or a stray record: look once more.
     out.extend(
@@ -279,36 +279,61 @@ async fn per_key_order_holds_over_10000_records_on_6_partitions() {
 
 const CODECS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];
 
-/// The codec of every batch in partition 0 of `topic` on the local broker, from Kafka's own
-/// DumpLogSegments. An external cluster's files are not reachable: then `None`.
-async fn codecs_on_disk(topic: &str) -> Option<Vec<String>> {
+/// The codec of every batch in partition 0 of each topic on the local broker, from Kafka's
+/// own DumpLogSegments (one run for all). An external cluster's files are not reachable: then
+/// `None`, and only the read-back checks apply.
+async fn codecs_on_disk(topics: &[String]) -> Option<HashMap<String, Vec<String>>> {
     let state = gregor_testkit::local_state()
         .filter(|_| std::env::var_os("KAFKA_BOOTSTRAP_SERVERS").is_none())?;
-    let segment = state
-        .dir
-        .join("data")
-        .join(format!("{topic}-0"))
-        .join("00000000000000000000.log");
+    let segment = |topic: &str| {
+        state
+            .dir
+            .join("data")
+            .join(format!("{topic}-0"))
+            .join("00000000000000000000.log")
+            .display()
+            .to_string()
+    };
+    let files: Vec<String> = topics.iter().map(|t| segment(t)).collect();
     let out = tools::run(
         "org.apache.kafka.tools.DumpLogSegments",
-        &["--files", segment.to_str().unwrap()],
+        &["--files", &files.join(",")],
         None,
         Duration::from_secs(60),
     )
     .await
     .expect("DumpLogSegments");
-    Some(
-        out.stdout
-            .lines()
-            .filter_map(|l| l.split("compresscodec: ").nth(1))
-            .map(|c| {
-                c.split_whitespace()
-                    .next()
-                    .unwrap_or("")
-                    .to_ascii_lowercase()
-            })
-            .collect(),
-    )
+    let mut codecs: HashMap<String, Vec<String>> = HashMap::new();
+    let mut current: Option<&String> = None;
+    for line in out.stdout.lines() {
+        if let Some(file) = line.strip_prefix("Dumping ") {
+            current = topics.iter().find(|t| segment(t) == file.trim());
+        } else if let (Some(topic), Some(codec)) = (current, line.split("compresscodec: ").nth(1)) {
+            let codec = codec
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            codecs.entry(topic.clone()).or_default().push(codec);
+        }
+    }
+    Some(codecs)
+}
+
+/// Every batch of each `{prefix}-{codec}` topic is stored with that codec (local broker).
+async fn assert_stored_with_codecs(prefix: &str) {
+    let topics: Vec<String> = CODECS.iter().map(|c| format!("{prefix}-{c}")).collect();
+    if let Some(found) = codecs_on_disk(&topics).await {
+        for codec in CODECS {
+            let topic = format!("{prefix}-{codec}");
+            let stored = found.get(&topic).cloned().unwrap_or_default();
+            assert!(!stored.is_empty(), "{topic}: no batches on disk");
+            assert!(
+                stored.iter().all(|c| c == codec),
+                "{topic}: batches stored as {stored:?}"
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -340,14 +365,8 @@ async fn every_codec_is_read_by_kafkas_console_consumer() {
             r.expect("sent");
         }
         producer.close().await.unwrap();
-        if let Some(codecs) = codecs_on_disk(&topic).await {
-            assert!(!codecs.is_empty(), "{topic}: no batches on disk");
-            assert!(
-                codecs.iter().all(|c| c == codec),
-                "{topic}: batches stored as {codecs:?}"
-            );
-        }
     }
+    assert_stored_with_codecs(&prefix).await;
     // One Java consumer reads all five topics.
     let out = tools::run(
         tools::class::CONSOLE_CONSUMER,
@@ -416,12 +435,6 @@ async fn gregor_reads_what_the_java_producer_compressed() {
         )
         .await
         .expect("console producer");
-        if let Some(codecs) = codecs_on_disk(&topic).await {
-            assert!(
-                codecs.iter().all(|c| c == codec),
-                "{topic}: Java wrote {codecs:?}"
-            );
-        }
         let records = read_all(kafka.bootstrap(), &topic, 1, 100).await;
         let got: Vec<(String, String)> = records
             .iter()
@@ -432,6 +445,7 @@ async fn gregor_reads_what_the_java_producer_compressed() {
             .collect();
         assert_eq!(got, want, "{codec}");
     }
+    assert_stored_with_codecs(&prefix).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -616,11 +630,13 @@ async fn backpressure_waits_for_space_then_times_out() {
     for (i, d) in accepted.into_iter().enumerate() {
         assert_eq!(d.await.expect("delivered").offset, i as i64);
     }
-    producer
-        .send(ProducerRecord::new(topic.as_str(), "after"))
+    let after = producer
+        .enqueue(ProducerRecord::new(topic.as_str(), "after"))
         .await
         .expect("room again");
+    // close() sends at once, without waiting out the 30 s linger.
     producer.close().await.unwrap();
+    after.await.expect("delivered by close");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -788,4 +804,85 @@ async fn close_under_load_loses_nothing() {
         accepted,
         "and every one is on the broker, once"
     );
+}
+
+#[cfg(feature = "codec")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_events_carry_their_key_and_standard_headers() {
+    use gregor_codec::{BoxFuture, Context, EnvelopeCodec, Serializer};
+    use gregor_event::{Headers, Item, Money, OrderEvent, OrderStatus, TypedEvent};
+
+    struct Refuses;
+    impl Serializer<OrderEvent> for Refuses {
+        fn serialize<'a>(
+            &'a self,
+            ctx: &'a Context<'a>,
+            _headers: &'a mut Headers,
+            _value: &'a OrderEvent,
+        ) -> BoxFuture<'a, gregor_codec::Result<Vec<u8>>> {
+            let at = ctx.location();
+            Box::pin(async move {
+                Err(gregor_codec::Error::Serialize {
+                    at,
+                    detail: "refused on purpose".into(),
+                })
+            })
+        }
+    }
+
+    let kafka = kafka().await;
+    let topic = unique_topic("prod-typed");
+    create(kafka.bootstrap(), &NewTopic::new(&topic, 3, 1)).await;
+    let producer = Producer::connect(&config(kafka.bootstrap())).await.unwrap();
+    let order = OrderEvent {
+        order_id: "o-1".into(),
+        user_id: "user-42".into(),
+        status: OrderStatus::Paid,
+        amount: Money::parse("25.98").unwrap(),
+        items: vec![Item {
+            product_id: "p-1".into(),
+            quantity: 2,
+            price: Money::parse("12.99").unwrap(),
+        }],
+        created_at: gregor_event::time::now(),
+    };
+    let codec = EnvelopeCodec::<OrderEvent>::new("order-service");
+    let meta = producer
+        .send_event(&topic, &order, &codec)
+        .await
+        .expect("typed send");
+    assert_eq!(meta.partition, Murmur2::place(b"user-42", 3).unwrap());
+
+    let e = producer
+        .send_event(&topic, &order, &Refuses)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Serialize { topic: t, .. } if *t == topic),
+        "{e}"
+    );
+    assert!(e.to_string().contains("refused on purpose"), "{e}");
+    assert!(!e.is_retriable());
+    producer.close().await.unwrap();
+
+    let records = read_all(kafka.bootstrap(), &topic, 3, 1).await;
+    assert_eq!(records.len(), 1, "the refused event was not sent");
+    let r = &records[0];
+    assert_eq!(r.key.as_deref(), Some(&b"user-42"[..]));
+    let header = |k: &str| {
+        r.header(k)
+            .and_then(|h| h.value.clone())
+            .map(|v| String::from_utf8(v.to_vec()).unwrap())
+    };
+    assert_eq!(header("event-type").as_deref(), Some("order.paid"));
+    assert_eq!(header("version"), Some(OrderEvent::VERSION.to_string()));
+    let stamp = header("timestamp").expect("timestamp header");
+    let parsed = rskafka::chrono::DateTime::parse_from_rfc3339(&stamp).expect("RFC 3339");
+    assert_eq!(
+        parsed.timestamp_millis(),
+        r.timestamp,
+        "header and record time agree"
+    );
+    let event = gregor_event::Event::from_json(r.value.as_deref().unwrap()).expect("envelope");
+    assert_eq!(OrderEvent::from_event(&event).unwrap(), order);
 }

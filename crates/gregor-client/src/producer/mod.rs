@@ -27,6 +27,8 @@ mod sender;
 mod settings;
 mod stats;
 mod topics;
+#[cfg(feature = "codec")]
+mod typed;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;

@@ -146,6 +146,7 @@ fn succeed(shared: &Shared, part: &PartitionState, batch: Vec<Pending>, base: i6
     pc.records.fetch_add(n as u64, Ordering::Relaxed);
     pc.bytes.fetch_add(bytes, Ordering::Relaxed);
     pc.batches.fetch_add(1, Ordering::Relaxed);
+    let mut waiting = Vec::new();
     for (i, p) in batch.into_iter().enumerate() {
         c.latency.record(now - p.enqueued, 1);
         let meta = RecordMetadata {
@@ -154,11 +155,20 @@ fn succeed(shared: &Shared, part: &PartitionState, batch: Vec<Pending>, base: i6
             offset: base + i as i64,
             timestamp: p.timestamp,
         };
-        report(shared, part, p, Ok(meta));
+        report(shared, part, p, Ok(meta), &mut waiting);
     }
-    // Last: flush() returns only after every result went out.
+    settle(shared, size, n, waiting);
+}
+
+/// Callbacks have run: the records stop counting as outstanding (flush() may return), then the
+/// waiting futures resolve, so a caller woken by its result sees its record no longer queued.
+fn settle(shared: &Shared, size: usize, n: usize, waiting: Vec<Waiting>) {
     shared.release(size, n);
     shared.finished(n as u64);
+    for (tx, result) in waiting {
+        // The caller may have stopped waiting; the outcome is in the stats either way.
+        let _ = tx.send(result);
+    }
 }
 
 fn fail(shared: &Shared, part: &PartitionState, batch: Vec<Pending>, error: &Error) {
@@ -182,19 +192,28 @@ fn fail(shared: &Shared, part: &PartitionState, batch: Vec<Pending>, error: &Err
             "records sent with produce() failed and no delivery callback is set"
         );
     }
+    let mut waiting = Vec::new();
     for p in batch {
-        report(shared, part, p, Err(replicate(error)));
+        report(shared, part, p, Err(replicate(error)), &mut waiting);
     }
-    shared.release(size, n);
-    shared.finished(n as u64);
+    settle(shared, size, n, waiting);
 }
 
-fn report(shared: &Shared, part: &PartitionState, p: Pending, result: Result<RecordMetadata>) {
+type Waiting = (
+    tokio::sync::oneshot::Sender<Result<RecordMetadata>>,
+    Result<RecordMetadata>,
+);
+
+/// Calls the delivery callback now, or sets a waiting future's result aside for [`settle`].
+fn report(
+    shared: &Shared,
+    part: &PartitionState,
+    p: Pending,
+    result: Result<RecordMetadata>,
+    waiting: &mut Vec<Waiting>,
+) {
     match p.done {
-        Done::Wait(tx) => {
-            // The caller may have stopped waiting; the outcome is in the stats either way.
-            let _ = tx.send(result);
-        }
+        Done::Wait(tx) => waiting.push((tx, result)),
         Done::Report => {
             if let Some(callback) = shared.callback() {
                 callback(Delivery {

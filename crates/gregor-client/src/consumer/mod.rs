@@ -301,6 +301,10 @@ pub struct Consumer {
     needs_join: bool,
     next_auto_commit: Instant,
     backoff_until: Option<Instant>,
+    /// The partition records were last handed out from (partitions take turns).
+    last_served: Option<(String, i32)>,
+    /// A partition whose corrupt-data error is handed out at the next poll.
+    report_next: Option<(String, i32)>,
     stats: Stats,
 }
 
@@ -383,6 +387,8 @@ impl Consumer {
             fetch,
             needs_join: false,
             backoff_until: None,
+            last_served: None,
+            report_next: None,
             stats: Stats::default(),
         })
     }
@@ -469,6 +475,7 @@ impl Consumer {
     /// Waits up to `timeout` for records and returns at most `max.poll.records` of them
     /// (none if the time ran out). Handles rebalances and auto-commit on the way.
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<Record>> {
+        self.polled();
         if self.ready.is_empty() {
             self.fill(Some(Instant::now() + timeout)).await?;
         }
@@ -478,6 +485,7 @@ impl Consumer {
 
     /// Waits for the next record.
     pub async fn recv(&mut self) -> Result<Record> {
+        self.polled();
         loop {
             if let Some(r) = self.ready.pop_front() {
                 return Ok(r);
@@ -494,12 +502,17 @@ impl Consumer {
         })
     }
 
+    /// The application asked for records: it is alive (`max.poll.interval.ms`).
+    fn polled(&self) {
+        if let Some(g) = &self.group {
+            g.shared.polled();
+        }
+    }
+
     /// Fills `ready` with the next records, or returns at the deadline.
     async fn fill(&mut self, deadline: Option<Instant>) -> Result<()> {
         loop {
-            if let Some(g) = &self.group {
-                g.shared.polled();
-            }
+            self.polled();
             self.ensure_membership().await?;
             self.maybe_auto_commit().await;
             self.init_positions().await?;
@@ -1040,19 +1053,46 @@ impl Consumer {
         }
     }
 
+    /// The index of the chunk to hand out from next: the first chunk of each partition is its
+    /// only candidate (chunks of one partition are in offset order), and partitions take turns
+    /// after `last_served`, so a large backlog of one partition cannot starve the others.
+    fn next_chunk(&self) -> Option<usize> {
+        let mut heads: Vec<(&(String, i32), usize)> = Vec::new();
+        for (i, c) in self.buffered.iter().enumerate() {
+            if !heads.iter().any(|(k, _)| **k == c.key) {
+                heads.push((&c.key, i));
+            }
+        }
+        heads.sort();
+        // A partition whose corrupt data waits behind records already handed out goes first.
+        if let Some(first) = self
+            .report_next
+            .as_ref()
+            .and_then(|k| heads.iter().find(|(h, _)| *h == k))
+        {
+            return Some(first.1);
+        }
+        let after = self
+            .last_served
+            .as_ref()
+            .and_then(|last| heads.iter().find(|(k, _)| *k > last).map(|(_, i)| *i));
+        after.or_else(|| heads.first().map(|(_, i)| *i))
+    }
+
     /// Moves buffered records into `ready`. `Ok(true)` if there is something to return.
     fn take_buffered(&mut self) -> Result<bool> {
         let max = self.config.max_poll_records();
         while self.ready.len() < max {
-            let Some(chunk) = self.buffered.front_mut() else {
+            let Some(index) = self.next_chunk() else {
                 break;
             };
+            let chunk = &mut self.buffered[index];
             let valid = self
                 .parts
                 .get(&chunk.key)
                 .is_some_and(|p| !p.paused && p.position == Some(chunk.start));
             if !valid {
-                if let Some(c) = self.buffered.pop_front()
+                if let Some(c) = self.buffered.remove(index)
                     && let Some(p) = self.parts.get_mut(&c.key)
                 {
                     p.buffered = p.buffered.saturating_sub(1);
@@ -1070,13 +1110,17 @@ impl Consumer {
                     p.position = Some(last);
                 }
             }
+            self.last_served = Some(chunk.key.clone());
             if !chunk.records.is_empty() {
                 break; // max.poll.records reached
             }
             if chunk.corrupt.is_some() && !self.ready.is_empty() {
-                break; // hand out the good records first; the error comes next poll
+                // Hand out the good records first; the error comes first next poll.
+                self.report_next = Some(chunk.key.clone());
+                break;
             }
-            let Some(chunk) = self.buffered.pop_front() else {
+            self.report_next = None;
+            let Some(chunk) = self.buffered.remove(index) else {
                 break;
             };
             let Some(p) = self.parts.get_mut(&chunk.key) else {

@@ -148,7 +148,9 @@ impl Parsed {
 
 /// How records of one writer schema id are decoded.
 enum ReadPlan {
-    /// Writer schema equals the reader's: serde straight from the bytes.
+    /// Writer schema equals the reader's, and compiles: gregor's compiled reader.
+    Compiled(Compiled),
+    /// Writer schema equals the reader's: apache-avro's serde reader straight from the bytes.
     Fast(GenericSingleObjectReader),
     /// Another version: decode with the writer schema, resolve to the reader's.
     Resolve { writer: Schema, reader: Arc<Parsed> },
@@ -157,6 +159,7 @@ enum ReadPlan {
 impl std::fmt::Debug for ReadPlan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            ReadPlan::Compiled(_) => f.write_str("Compiled"),
             ReadPlan::Fast(_) => f.write_str("Fast"),
             ReadPlan::Resolve { writer, .. } => write!(f, "Resolve({})", writer.canonical_form()),
         }
@@ -164,6 +167,9 @@ impl std::fmt::Debug for ReadPlan {
 }
 
 fn fast_plan(schema: &Schema, what: impl Fn() -> String) -> Result<ReadPlan> {
+    if let Some(compiled) = Compiled::new(schema) {
+        return Ok(ReadPlan::Compiled(compiled));
+    }
     GenericSingleObjectReader::builder()
         .schema(schema.clone())
         // No single-object header: the Confluent header was consumed already.
@@ -191,6 +197,13 @@ fn decode_datum<T: DeserializeOwned>(
     };
     let mut rest = datum;
     let value = match plan {
+        ReadPlan::Compiled(c) => {
+            crate::fastread::read::<T>(c, &mut rest).map_err(|e| Error::Avro {
+                at: at(),
+                schema_id: id,
+                detail: e.0,
+            })?
+        }
         ReadPlan::Fast(reader) => reader.read_deser::<T>(&mut rest).map_err(avro)?,
         ReadPlan::Resolve { writer, reader } => {
             let decoder = GenericDatumReader::builder(writer)
@@ -719,6 +732,28 @@ mod tests {
                 "resolve cut {cut}"
             );
         }
+    }
+
+    #[test]
+    fn apache_avro_fast_reader_agrees_where_not_compiled() {
+        let r = reader();
+        let apache = ReadPlan::Fast(
+            GenericSingleObjectReader::builder()
+                .schema(r.schema.clone())
+                .header(Vec::new())
+                .human_readable(false)
+                .build()
+                .unwrap(),
+        );
+        let bytes = datum(&order(3));
+        assert_eq!(
+            decode_datum::<OrderEvent>(&apache, 1, &bytes, &here).unwrap(),
+            order(3)
+        );
+        assert!(matches!(
+            fast_plan(&r.schema, || "t".into()).unwrap(),
+            ReadPlan::Compiled(_)
+        ));
     }
 
     #[test]

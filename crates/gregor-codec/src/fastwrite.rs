@@ -38,7 +38,7 @@ impl ser::Error for Unsupported {
 }
 
 #[derive(Debug)]
-enum Node {
+pub(crate) enum Node {
     Null,
     Boolean,
     Int,
@@ -65,7 +65,7 @@ enum Node {
 /// A schema compiled into an arena of nodes; index 0 is the root.
 #[derive(Debug)]
 pub(crate) struct Compiled {
-    nodes: Vec<Node>,
+    pub(crate) nodes: Vec<Node>,
 }
 
 impl Compiled {

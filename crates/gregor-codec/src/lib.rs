@@ -3,6 +3,7 @@
 pub mod avro;
 mod codec;
 mod error;
+mod fastread;
 mod fastwrite;
 pub mod json;
 mod plain;

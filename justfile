@@ -32,10 +32,13 @@ test:
     cargo test --workspace --all-targets
     cargo test --workspace --doc
 
-# The end-to-end job: start Kafka, create the topics, produce 1,000 records and read them back.
-demo:
-    {{gregor}} dev up
-    {{gregor}} dev smoke --topic commerce.orders.created --count 1000
+# The order pipeline end to end: Kafka and the schema registry, the topics of
+# deployments/topics.yaml, order-consumer, then order-producer with 1,000 orders plus poison
+# records; stops the consumer with SIGTERM and checks produced = processed + dead-lettered +
+# filtered, per topic against the broker's offsets.
+demo count="1000":
+    cargo build --quiet -p order-consumer -p order-producer
+    "${CARGO_TARGET_DIR:-target}/debug/order-demo" --count {{count}}
 
 # Formatting, clippy with warnings as errors, and docs without warnings.
 lint:

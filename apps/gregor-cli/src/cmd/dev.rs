@@ -1,4 +1,4 @@
-//! `gregor dev`: the local single-node Kafka from gregor-testkit.
+//! `gregor dev`: the local single-node Kafka and schema registry from gregor-testkit.
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -8,11 +8,11 @@ use crate::manifest;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Dev {
-    /// Start the local broker (or find the running one) and leave it running.
+    /// Start the local broker and schema registry (or find the running ones) and leave them running.
     Up,
-    /// Stop the local broker.
+    /// Stop the local broker and schema registry.
     Down,
-    /// Say whether the local broker is running and answering.
+    /// Say whether the local broker and schema registry are running and answering.
     Status,
     /// Print the bootstrap address of the running local broker (the last line is the address).
     Bootstrap,
@@ -43,22 +43,45 @@ pub(crate) async fn run(dev: Dev) -> CliResult {
                 state.ready_after_ms,
                 state.server_log().display()
             );
+            let registry = gregor_testkit::registry::ensure_registry().await?;
+            println!(
+                "schema registry (Apicurio {}, Confluent API) is up: pid {}, ready {} ms after start, log {}",
+                registry.version,
+                registry.pid,
+                registry.ready_after_ms,
+                registry.log().display()
+            );
+            println!("schema.registry.url={}", registry.url);
             println!(
                 "(this command took {:.1} s)",
                 started.elapsed().as_secs_f64()
             );
+            // Last line: the bootstrap address (`just bootstrap` and scripts read it).
             println!("bootstrap.servers={}", state.bootstrap);
         }
-        Dev::Down => match gregor_testkit::stop_local().await? {
-            Some(state) => println!("stopped Kafka pid {} ({})", state.pid, state.bootstrap),
-            None => println!("no local Kafka was running"),
-        },
+        Dev::Down => {
+            match gregor_testkit::stop_local().await? {
+                Some(state) => println!("stopped Kafka pid {} ({})", state.pid, state.bootstrap),
+                None => println!("no local Kafka was running"),
+            }
+            match gregor_testkit::registry::stop_registry().await? {
+                Some(r) => println!("stopped schema registry pid {} ({})", r.pid, r.url),
+                None => println!("no local schema registry was running"),
+            }
+        }
         Dev::Status => {
             let state = gregor_testkit::local_status().await?;
             println!(
                 "running: Kafka {} pid {} at {} since {}",
                 state.version, state.pid, state.bootstrap, state.started_at
             );
+            match gregor_testkit::registry::registry_status().await {
+                Ok(r) => println!(
+                    "running: schema registry (Apicurio {}) pid {} at {} since {}",
+                    r.version, r.pid, r.url, r.started_at
+                ),
+                Err(e) => println!("schema registry: {e}"),
+            }
         }
         Dev::Bootstrap => {
             let state = gregor_testkit::local_status().await?;

@@ -303,3 +303,48 @@ async fn a_static_member_restarting_within_the_session_causes_no_rebalance() {
         m.stop().await.close().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_stops_polling_leaves_and_learns_its_partitions_were_lost() {
+    let bootstrap = bootstrap().await;
+    let topic = unique_topic("grp-stall");
+    create_topic(&bootstrap, &topic, 4, &[]).await;
+    produce(&bootstrap, &topic, 4, 10, 20, None).await;
+    let group = unique_group("g-stall");
+    let cfg = config(&bootstrap, &group)
+        .set("max.poll.interval.ms", "2000")
+        .unwrap();
+
+    let events = Events::default();
+    let mut a = Consumer::connect(&cfg).await.unwrap();
+    a.set_listener(events.clone());
+    a.subscribe(&[&topic]).unwrap();
+    let mut b = Consumer::connect(&cfg).await.unwrap();
+    b.subscribe(&[&topic]).unwrap();
+    let b = Running::spawn(b);
+    let start = Instant::now();
+    while !(a.assignment().len() == 2 && b.snapshot().assignment.len() == 2) {
+        a.poll(Duration::from_millis(100)).await.unwrap();
+        assert!(start.elapsed() < Duration::from_secs(30), "did not settle");
+    }
+    let held = a.assignment();
+
+    // a stops polling: after max.poll.interval.ms it leaves, and b takes everything.
+    settle(&[&b], Duration::from_secs(15), |s| {
+        s[0].assignment.len() == 4
+    })
+    .await;
+    // a's next poll tells it the partitions were lost (no chance to commit), then it rejoins.
+    let start = Instant::now();
+    while !(a.assignment().len() == 2 && b.snapshot().assignment.len() == 2) {
+        a.poll(Duration::from_millis(100)).await.unwrap();
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "a did not rejoin"
+        );
+    }
+    assert_eq!(events.of("lost"), vec![held]);
+    assert_eq!(a.stats().lost, 1);
+    a.close().await.unwrap();
+    b.stop().await.close().await.unwrap();
+}

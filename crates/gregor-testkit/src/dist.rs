@@ -148,7 +148,8 @@ fn write_if_changed(path: &Path, content: &str) -> Result<()> {
     Ok(())
 }
 
-fn find_java() -> Result<PathBuf> {
+/// `JAVA_HOME/bin/java` or `java` on PATH, if it is Java 17 or newer.
+pub(crate) fn find_java() -> Result<PathBuf> {
     let candidates: Vec<PathBuf> = std::env::var_os("JAVA_HOME")
         .map(|home| PathBuf::from(home).join("bin/java"))
         .into_iter()

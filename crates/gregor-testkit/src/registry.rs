@@ -528,42 +528,14 @@ async fn http_get(port: u16, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
     Ok((status, response[head_end + 4..].to_vec()))
 }
 
-/// `JAVA_HOME/bin/java` or `java` on PATH, if it is Java 17 or newer.
+/// The Java the broker uses (17+), with the registry's error.
 fn find_java() -> RegistryResult<PathBuf> {
-    let candidates: Vec<PathBuf> = std::env::var_os("JAVA_HOME")
-        .map(|home| PathBuf::from(home).join("bin/java"))
-        .into_iter()
-        .chain(std::iter::once(PathBuf::from("java")))
-        .collect();
-    let mut found = Vec::new();
-    for java in candidates {
-        match Command::new(&java).arg("-version").output() {
-            Ok(out) => {
-                let text = String::from_utf8_lossy(&out.stderr);
-                match java_major(&text) {
-                    Some(major) if major >= 17 => return Ok(java),
-                    Some(major) => found.push(format!("{} is Java {major}", java.display())),
-                    None => found.push(format!("{} printed no version", java.display())),
-                }
-            }
-            Err(e) => found.push(format!("{}: {e}", java.display())),
-        }
-    }
-    Err(RegistryError::Java {
-        detail: found.join("; "),
+    crate::dist::find_java().map_err(|e| match e {
+        crate::Error::Java { detail } => RegistryError::Java { detail },
+        other => RegistryError::Java {
+            detail: other.to_string(),
+        },
     })
-}
-
-fn java_major(text: &str) -> Option<u32> {
-    let line = text.lines().find(|l| l.contains("version"))?;
-    let quoted = line.split('"').nth(1)?;
-    let mut parts = quoted.split(['.', '-', '+', '_']);
-    let first: u32 = parts.next()?.parse().ok()?;
-    if first == 1 {
-        parts.next()?.parse().ok()
-    } else {
-        Some(first)
-    }
 }
 
 #[cfg(test)]
@@ -574,15 +546,5 @@ mod tests {
     fn pom_pins_an_apicurio_that_runs_on_java_17() {
         let v = apicurio_version();
         assert!(v.starts_with("3.0.") || v.starts_with("3.1."), "{v}");
-    }
-
-    #[test]
-    fn java_versions_parse() {
-        assert_eq!(
-            java_major("openjdk version \"17.0.15\" 2025-04-15"),
-            Some(17)
-        );
-        assert_eq!(java_major("java version \"1.8.0_392\""), Some(8));
-        assert_eq!(java_major("nothing"), None);
     }
 }

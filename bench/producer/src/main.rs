@@ -113,6 +113,7 @@ async fn produce_gregor(
     records: usize,
     size: usize,
     compression: &str,
+    in_flight: &str,
 ) -> Result<Outcome> {
     let config = GregorConfig::new()
         .set("bootstrap.servers", bootstrap)?
@@ -123,7 +124,7 @@ async fn produce_gregor(
         .set("max.request.size", "1048576")?
         .set("batch.num.messages", "10000")?
         .set("queue.buffering.max.messages", "100000")?
-        .set("max.in.flight.requests.per.connection", "5")?
+        .set("max.in.flight.requests.per.connection", in_flight)?
         .set("compression.type", compression)?;
     let acked = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
@@ -248,8 +249,11 @@ async fn peer(args: &[String]) -> Result<()> {
     let records: usize = arg(args, "--records").context("--records")?.parse()?;
     let size: usize = arg(args, "--size").context("--size")?.parse()?;
     let compression = arg(args, "--compression").unwrap_or_else(|| "none".into());
+    let in_flight = arg(args, "--in-flight").unwrap_or_else(|| "5".into());
     let out = match client.as_str() {
-        "gregor" => produce_gregor(&bootstrap, &topic, records, size, &compression).await?,
+        "gregor" => {
+            produce_gregor(&bootstrap, &topic, records, size, &compression, &in_flight).await?
+        }
         "rdkafka" => {
             let (b, t, c) = (bootstrap.clone(), topic.clone(), compression.clone());
             tokio::task::spawn_blocking(move || produce_rdkafka(&b, &t, records, size, &c))
@@ -312,6 +316,7 @@ async fn compare(args: &[String]) -> Result<()> {
     let runs: usize = arg(args, "--runs").map_or(Ok(3), |r| r.parse())?;
     let scale: f64 = arg(args, "--scale").map_or(Ok(1.0), |r| r.parse())?;
     let only = arg(args, "--only");
+    let in_flight = arg(args, "--in-flight").unwrap_or_else(|| "5".into());
     let kafka = gregor_testkit::Kafka::shared().await?;
     let bootstrap = kafka.bootstrap().to_owned();
     let admin = Admin::connect(&GregorConfig::new().set("bootstrap.servers", &bootstrap)?).await?;
@@ -360,6 +365,8 @@ async fn compare(args: &[String]) -> Result<()> {
                     &s,
                     "--compression",
                     compression,
+                    "--in-flight",
+                    &in_flight,
                 ])
                 .await?;
                 // What the client reported is on the broker: the partitions' end offsets add up.
@@ -441,7 +448,7 @@ async fn main() -> Result<()> {
         Some("compare") => compare(&args).await,
         Some("topic") => create_topic(&args).await,
         _ => bail!(
-            "usage: gregor-producer-bench compare [--runs N] [--scale F] [--only TEXT] | topic --bootstrap B --topic T | peer --client gregor|rdkafka --bootstrap B --topic T --records N --size S [--compression C]"
+            "usage: gregor-producer-bench compare [--runs N] [--scale F] [--only TEXT] [--in-flight N] | topic --bootstrap B --topic T | peer --client gregor|rdkafka --bootstrap B --topic T --records N --size S [--compression C]"
         ),
     }
 }

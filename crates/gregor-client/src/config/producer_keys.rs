@@ -130,8 +130,8 @@ pub(crate) const PRODUCER: &[Property] = &[
         "max.in.flight.requests.per.connection",
         Producer,
         Kind::Int { min: 1, max: 64 },
-        Some("5"),
-        "Produce requests in flight per partition. With more than 1, a retried batch can land after a later one (no idempotence); 1 keeps order under retries.",
+        Some("1"),
+        "Produce requests in flight per partition. 1 (the default) keeps each partition's order even when a batch is retried; with more, a batch retried by gregor or inside rskafka (a broken connection, a leader move, a topic just created) can land after a later one, since there is no idempotence. The Java client's default of 5 relies on idempotence.",
     )
     .aliases(&["max.in.flight"]),
     Property::new(

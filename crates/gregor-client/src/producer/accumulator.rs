@@ -171,9 +171,12 @@ enum Next {
 
 /// The partition's task: takes ready batches and delivers them, at most `max.in.flight` at a
 /// time. The deliveries run inside this task, first polled in the order their batches were
-/// taken, so their requests go out on the leader's connection in that order (rskafka's locks
-/// are fair): records of one partition keep their order unless a retry intervenes. Ends at
-/// shutdown once the accumulator is empty and every delivery has finished.
+/// taken (FuturesUnordered polls new futures in push order), and nothing parks one between
+/// that first poll and its request write except rskafka's fair (FIFO) locks: the partition
+/// client's creation, the leader lookup, the connection's write half. So requests go out on the
+/// leader's connection in batch order and records of one partition keep their order unless a
+/// retry intervenes (as in the Java client without idempotence). Ends at shutdown once the
+/// accumulator is empty and every delivery has finished.
 pub(crate) async fn run(
     shared: Arc<Shared>,
     part: Arc<PartitionState>,
@@ -207,11 +210,13 @@ pub(crate) async fn run(
             Next::Send(batch) => {
                 // KIP-480: the sticky partitioner moves on once a batch of its partition is sealed.
                 partitioner.batch_sealed(part.partition);
-                in_flight.push(sender::deliver(
+                // Unconstrained: tokio's cooperative budget must not park a delivery between
+                // its first poll and its request write, or a later one could write first.
+                in_flight.push(tokio::task::unconstrained(sender::deliver(
                     Arc::clone(&shared),
                     Arc::clone(&part),
                     batch,
-                ));
+                )));
                 continue;
             }
             Next::Exit if in_flight.is_empty() => return,

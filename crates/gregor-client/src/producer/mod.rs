@@ -87,7 +87,9 @@ type Callback = Arc<dyn Fn(Delivery) + Send + Sync>;
 /// - acks are always `-1` (all in-sync replicas); `acks=0`/`1` is accepted with a warning
 ///   ([`ClientConfig::warnings`]), never silently;
 /// - no idempotence or transactions (refused in the config): delivery is at-least-once, and a
-///   batch retried after a lost response may be written twice;
+///   batch retried after a lost response may be written twice; per-partition order holds with
+///   the default `max.in.flight.requests.per.connection=1`, while with more requests in flight
+///   a retried batch (rskafka also retries inside a request) can land after a later one;
 /// - headers travel as a map: of several headers with one key only the last value is sent,
 ///   headers arrive sorted by key rather than in the order given, and a null header value
 ///   arrives as an empty one ([`ProducerStats::headers_merged`] counts dropped headers);

@@ -15,8 +15,9 @@ use crate::error::{Error, Result};
 impl ProducerRecord {
     /// A record for `event` on `topic`: key = [`TypedEvent::key`] (so one key's events stay in
     /// order on one partition), headers `event-type`, `version` ([`TypedEvent::VERSION`]) and
-    /// `timestamp` (RFC 3339, also the record's timestamp), value = what `serializer` writes;
-    /// the serializer may add or replace headers (a content type, a schema id).
+    /// `timestamp` (RFC 3339; the record's timestamp is the header's final value), value =
+    /// what `serializer` writes; the serializer may add or replace headers (a content type, the
+    /// envelope's own time).
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -63,9 +64,12 @@ impl ProducerRecord {
                 topic: topic.to_string(),
                 message: e.to_string(),
             })?;
+        // A codec that wraps the event (the envelope) stamps its own time: the record keeps
+        // whatever the `timestamp` header says in the end.
+        let time = headers.timestamp().ok().flatten().unwrap_or(now);
         let mut record = ProducerRecord::new(topic, value)
             .key(Bytes::copy_from_slice(event.key().as_bytes()))
-            .timestamp(now.timestamp_millis());
+            .timestamp(time.timestamp_millis());
         record.headers = headers
             .into_iter()
             .map(|h| Header::new(h.key, h.value.map(Bytes::from)))

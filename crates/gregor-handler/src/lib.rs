@@ -19,7 +19,7 @@ pub mod trace;
 pub use error::{BoxError, Error, ErrorClass, GaveUp, Result, chain};
 pub use handler::{BoxHandler, HandlerFn, boxed, handler_fn};
 pub use message::{Message, Outcome};
-pub use router::{Fallback, Router, SkipCounter};
+pub use router::{Fallback, Router, RouterFuture, SkipCounter};
 pub use stack::Stack;
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, Either, Ready, ready};
 use tower::Service;
 
 use crate::error::Error;
@@ -123,10 +123,14 @@ impl Router {
     }
 }
 
+/// The future of [`Router`].
+pub type RouterFuture =
+    Either<BoxFuture<'static, Result<Outcome, Error>>, Ready<Result<Outcome, Error>>>;
+
 impl Service<Message> for Router {
     type Response = Outcome;
     type Error = Error;
-    type Future = BoxFuture<'static, Result<Outcome, Error>>;
+    type Future = RouterFuture;
 
     /// Ready when every route (and a fallback handler) is ready.
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
@@ -154,17 +158,17 @@ impl Service<Message> for Router {
 
     fn call(&mut self, msg: Message) -> Self::Future {
         if msg.is_poison() {
-            let err = msg.event().err();
-            return Box::pin(async move {
-                Err(err.unwrap_or_else(|| Error::validation("undecodable record")))
-            });
+            let err = msg
+                .event()
+                .err()
+                .unwrap_or_else(|| Error::validation("undecodable record"));
+            return Either::Right(ready(Err(err)));
         }
-        let route = msg.event_type().and_then(|t| self.routes.get_mut(t));
-        if let Some(svc) = route {
-            return svc.call(msg);
+        if let Some(svc) = msg.event_type().and_then(|t| self.routes.get_mut(t)) {
+            return Either::Left(svc.call(msg));
         }
         match &mut self.fallback {
-            Fallback::Handler(svc) => svc.call(msg),
+            Fallback::Handler(svc) => Either::Left(svc.call(msg)),
             Fallback::Skip => {
                 self.skipped.0.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(
@@ -174,11 +178,11 @@ impl Service<Message> for Router {
                     event_type = msg.event_type().unwrap_or("(none)"),
                     "no route: skipped"
                 );
-                Box::pin(async { Ok(Outcome::Skipped) })
+                Either::Right(ready(Ok(Outcome::Skipped)))
             }
             Fallback::DeadLetter => {
                 let event_type = msg.event_type().unwrap_or("(none)").to_owned();
-                Box::pin(async move { Err(Error::UnknownEventType { event_type }) })
+                Either::Right(ready(Err(Error::UnknownEventType { event_type })))
             }
         }
     }

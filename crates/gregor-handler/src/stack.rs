@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use tower::Layer;
-
 use crate::circuit_breaker::CircuitBreakerLayer;
 use crate::dead_letter::DeadLetterLayer;
 use crate::dedupe::DedupeLayer;
@@ -125,33 +123,21 @@ where
         self
     }
 
-    /// The stack, boxed.
+    /// The stack, boxed once (the layers compose statically inside, so a clone, which the
+    /// retry layer makes per call, costs reference counts, not allocations).
     pub fn build(self) -> BoxHandler {
-        let mut svc = boxed(RecoverLayer::new().layer(self.handler));
-        if let Some(f) = self.filter {
-            svc = boxed(f.layer(svc));
-        }
-        if let Some(t) = self.timeout {
-            svc = boxed(TimeoutLayer::new(t).layer(svc));
-        }
-        if let Some(b) = self.breaker {
-            svc = boxed(b.layer(svc));
-        }
-        if let Some(r) = self.retry {
-            svc = boxed(r.layer(svc));
-        }
-        if let Some(d) = self.dedupe {
-            svc = boxed(d.layer(svc));
-        }
-        if let Some(d) = self.dead_letter {
-            svc = boxed(d.layer(svc));
-        }
-        if self.tracing {
-            svc = boxed(TracingLayer::new().layer(svc));
-        }
-        if let Some(m) = self.metrics {
-            svc = boxed(m.layer(svc));
-        }
-        boxed(RecoverLayer::new().layer(svc))
+        let svc = tower::ServiceBuilder::new()
+            .layer(RecoverLayer::new())
+            .option_layer(self.metrics)
+            .option_layer(self.tracing.then(TracingLayer::new))
+            .option_layer(self.dead_letter)
+            .option_layer(self.dedupe)
+            .option_layer(self.retry)
+            .option_layer(self.breaker)
+            .option_layer(self.timeout.map(TimeoutLayer::new))
+            .option_layer(self.filter)
+            .layer(RecoverLayer::new())
+            .service(self.handler);
+        boxed(svc)
     }
 }

@@ -20,6 +20,12 @@ struct TopicSeries {
     group: Option<Arc<str>>,
     consumed: HashMap<i32, Counter>,
     duration: HashMap<String, Histogram>,
+    outcomes: Arc<Outcomes>,
+}
+
+/// The per-topic counters a finished call updates (one reference count per call).
+#[derive(Debug)]
+struct Outcomes {
     retries: Counter,
     dead_lettered: Counter,
     handled: [Counter; 7],
@@ -74,12 +80,12 @@ impl<S> MetricsService<S> {
     }
 
     fn series(&mut self, msg: &Message) -> &mut TopicSeries {
-        let group: Option<Arc<str>> = msg.group().map(Arc::from);
         let stale = self
             .series
             .get(msg.topic())
             .is_none_or(|s| s.group.as_deref() != msg.group());
         if stale {
+            let group: Option<Arc<str>> = msg.group().map(Arc::from);
             let f = &self.metrics.families;
             let topic = msg.topic().to_owned();
             let t = Topic {
@@ -97,9 +103,11 @@ impl<S> MetricsService<S> {
                     group,
                     consumed: HashMap::new(),
                     duration: HashMap::new(),
-                    retries: f.retries.get_or_create_owned(&t),
-                    dead_lettered: f.dead_lettered.get_or_create_owned(&t),
-                    handled,
+                    outcomes: Arc::new(Outcomes {
+                        retries: f.retries.get_or_create_owned(&t),
+                        dead_lettered: f.dead_lettered.get_or_create_owned(&t),
+                        handled,
+                    }),
                 },
             );
         }
@@ -151,9 +159,7 @@ where
         };
         let done = Done {
             duration,
-            retries: series.retries.clone(),
-            dead_lettered: series.dead_lettered.clone(),
-            handled: series.handled.clone(),
+            outcomes: Arc::clone(&series.outcomes),
             started: Instant::now(),
             msg: msg.clone(),
         };
@@ -166,9 +172,7 @@ where
 
 struct Done {
     duration: Histogram,
-    retries: Counter,
-    dead_lettered: Counter,
-    handled: [Counter; 7],
+    outcomes: Arc<Outcomes>,
     started: Instant,
     msg: Message,
 }
@@ -178,19 +182,19 @@ impl Done {
         self.duration.observe(self.started.elapsed().as_secs_f64());
         let retries = u64::from(self.msg.retries());
         if retries > 0 {
-            self.retries.inc_by(retries);
+            self.outcomes.retries.inc_by(retries);
         }
         let index = match result {
             Ok(o) => {
                 if *o == Outcome::DeadLettered {
-                    self.dead_lettered.inc();
+                    self.outcomes.dead_lettered.inc();
                 }
                 outcome_index(*o)
             }
             Err(e) if e.class() == ErrorClass::Deferred => DEFERRED,
             Err(_) => FAILED,
         };
-        self.handled[index].inc();
+        self.outcomes.handled[index].inc();
     }
 }
 

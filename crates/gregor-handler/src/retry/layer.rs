@@ -156,11 +156,12 @@ impl RetryLayer {
     }
 }
 
-impl<S> Layer<S> for RetryLayer {
+impl<S: Clone> Layer<S> for RetryLayer {
     type Service = Retry<S>;
 
     fn layer(&self, inner: S) -> Retry<S> {
         Retry {
+            prototype: Arc::new(inner.clone()),
             inner,
             config: Arc::clone(&self.config),
         }

@@ -13,6 +13,8 @@ use crate::message::{Message, Outcome};
 #[derive(Clone)]
 pub struct Retry<S> {
     pub(super) inner: S,
+    /// An unused clone: retries clone it, so a call that needs no retry clones nothing.
+    pub(super) prototype: Arc<S>,
     pub(super) config: Arc<Config>,
 }
 
@@ -26,7 +28,7 @@ impl<S: std::fmt::Debug> std::fmt::Debug for Retry<S> {
 
 impl<S> Service<Message> for Retry<S>
 where
-    S: Service<Message, Response = Outcome> + Clone + Send + 'static,
+    S: Service<Message, Response = Outcome> + Clone + Send + Sync + 'static,
     S::Error: Into<Error>,
     S::Future: Send + 'static,
 {
@@ -39,11 +41,10 @@ where
     }
 
     fn call(&mut self, msg: Message) -> Self::Future {
-        // The ready service does the first attempt; a clone takes its place for later calls.
-        let clone = self.inner.clone();
-        let mut svc = std::mem::replace(&mut self.inner, clone);
+        // The ready service does the first attempt; retries use clones of the prototype.
+        let first = self.inner.call(msg.clone());
+        let prototype = Arc::clone(&self.prototype);
         let config = Arc::clone(&self.config);
-        let first = svc.call(msg.clone());
         Box::pin(async move {
             let start = Instant::now();
             let mut result = first.await.map_err(Into::into);
@@ -101,6 +102,7 @@ where
                 );
                 tokio::time::sleep(delay).await;
                 msg.next_attempt();
+                let mut svc = S::clone(&prototype);
                 let ready: Result<&mut S, Error> = svc.ready().await.map_err(Into::into);
                 result = match ready {
                     Ok(ready) => ready.call(msg.clone()).await.map_err(Into::into),

@@ -256,7 +256,8 @@ impl WorkerBuilder {
     }
 
     /// Records of one partition fetched but not done before its fetching pauses; it resumes
-    /// at half (default 2,000).
+    /// at half (default 10,000). Pausing drops what the consumer had fetched ahead for the
+    /// partition, so keep this well above `max.poll.records`.
     pub fn max_in_flight(mut self, n: u64) -> WorkerBuilder {
         self.max_in_flight = n.max(1);
         self
@@ -421,7 +422,7 @@ impl Worker {
             codecs: None,
             mode: None,
             lanes: 1,
-            max_in_flight: 2_000,
+            max_in_flight: 10_000,
             commit_interval: Duration::from_millis(500),
             shutdown_timeout: Duration::from_secs(30),
             breaker: None,

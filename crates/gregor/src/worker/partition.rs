@@ -119,7 +119,8 @@ impl Task {
     /// Runs until the queue closes and everything received is done, or until stopped.
     pub(crate) async fn run(self, mut rx: mpsc::UnboundedReceiver<Vec<Record>>) {
         match self.mode.clone() {
-            Mode::Single(handler) => self.run_single(handler, &mut rx).await,
+            Mode::Single(handler) if self.lanes <= 1 => self.run_in_order(handler, &mut rx).await,
+            Mode::Single(handler) => Arc::new(self).run_single(handler, &mut rx).await,
             Mode::Batch {
                 handler,
                 max,
@@ -143,7 +144,39 @@ impl Task {
         self.shared.watermark.store(w, Ordering::Release);
     }
 
-    async fn run_single(&self, handler: BoxHandler, rx: &mut mpsc::UnboundedReceiver<Vec<Record>>) {
+    /// One record at a time, in offset order: no per-record task or allocation of our own.
+    async fn run_in_order(
+        &self,
+        mut handler: BoxHandler,
+        rx: &mut mpsc::UnboundedReceiver<Vec<Record>>,
+    ) {
+        loop {
+            let next = tokio::select! {
+                biased;
+                () = self.shared.stopped.notified(), if !self.shared.stopping() => None,
+                r = rx.recv() => r,
+            };
+            let Some(records) = next else { return };
+            for record in records {
+                if self.shared.stopping() {
+                    return;
+                }
+                let offset = record.offset;
+                let msg = self.message(record).await;
+                if !self.deliver(&mut handler, msg).await {
+                    return;
+                }
+                self.shared.completed.fetch_add(1, Ordering::AcqRel);
+                self.publish_watermark(offset + 1);
+            }
+        }
+    }
+
+    async fn run_single(
+        self: Arc<Self>,
+        handler: BoxHandler,
+        rx: &mut mpsc::UnboundedReceiver<Vec<Record>>,
+    ) {
         let n = self.lanes.max(1);
         let mut queues: Vec<VecDeque<Record>> = (0..n).map(|_| VecDeque::new()).collect();
         let mut idle: Vec<Option<BoxHandler>> = (0..n).map(|_| Some(handler.clone())).collect();
@@ -160,7 +193,7 @@ impl Task {
                     continue;
                 };
                 let Some(h) = idle[lane].take() else { continue };
-                let task = self.clone();
+                let task = Arc::clone(&self);
                 running.push(Box::pin(async move {
                     let offset = record.offset;
                     let (h, done) = task.handle(h, record).await;

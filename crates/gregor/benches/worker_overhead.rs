@@ -1,0 +1,257 @@
+//! Worker overhead: records/s through decode + a no-op handler with the default stack, against
+//! the bare consumer, on the same broker, topic and records, in interleaved rounds.
+//!
+//! ```text
+//! cargo bench -p gregor --bench worker_overhead                 # 200,000 records, 3 rounds
+//! cargo bench -p gregor --bench worker_overhead -- 500000 5     # records, rounds
+//! ```
+//!
+//! Each round reads the whole topic with a fresh consumer group; time runs from the first
+//! record to the last, so joining the group is not counted. The bare consumer polls and
+//! commits every 500 ms (as the worker does). The worker runs in three ways: raw records into a
+//! no-op handler with no layers; raw records through the default stack (recover, metrics,
+//! tracing, dead-letter, retry, timeout, router, recover); and each record decoded as a JSON
+//! Event, then the default stack.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use gregor::Worker;
+use gregor::client::{ClientConfig, Consumer, Producer, ProducerRecord};
+use gregor::codec::{CodecRegistry, JsonCodec};
+use gregor::event::{Item, Money, OrderEvent, OrderStatus, TypedEvent};
+use gregor::handler::dead_letter::{DeadLetterLayer, DeadLetterRecord, Publisher};
+use gregor::handler::metrics::Metrics;
+use gregor::handler::retry::RetryLayer;
+use gregor::handler::{BoxError, Error, Fallback, Message, Router, Stack, handler_fn};
+use gregor_testkit::{Kafka, create_topic, unique_topic};
+
+const PARTITIONS: i32 = 3;
+
+/// Never called in this run (no record fails); stands in for the producer-backed publisher so
+/// the stack has its dead-letter layer.
+struct Unused;
+impl Publisher for Unused {
+    fn publish(
+        &self,
+        _record: DeadLetterRecord,
+    ) -> futures::future::BoxFuture<'_, Result<(), BoxError>> {
+        Box::pin(async { Err("no record should fail in the benchmark".into()) })
+    }
+}
+
+fn config(kafka: &Kafka, group: &str) -> ClientConfig {
+    ClientConfig::new()
+        .set("bootstrap.servers", kafka.bootstrap())
+        .and_then(|c| c.set("group.id", group))
+        .and_then(|c| c.set("auto.offset.reset", "earliest"))
+        .and_then(|c| c.set("enable.auto.commit", "false"))
+        .expect("valid config")
+}
+
+async fn fill(kafka: &Kafka, topic: &str, n: u64) -> u64 {
+    let producer = Producer::connect(&config(kafka, "unused"))
+        .await
+        .expect("producer");
+    let price = Money::from_cents(1299).expect("money");
+    let mut bytes = 0u64;
+    let mut pending = Vec::new();
+    for i in 0..n {
+        let order = OrderEvent {
+            order_id: format!("o-{i}"),
+            user_id: format!("u-{}", i % 1000),
+            status: OrderStatus::Created,
+            amount: price,
+            items: vec![Item {
+                product_id: format!("p-{}", i % 97),
+                quantity: 1,
+                price,
+            }],
+            created_at: gregor::event::time::now(),
+        };
+        let event = order.to_event("bench").expect("event");
+        let value = event.to_json().expect("json").into_bytes();
+        bytes += value.len() as u64;
+        let mut r = ProducerRecord::new(topic, value).key(order.user_id.clone());
+        for h in event.headers(Some(1)) {
+            r = r.header(h.key, h.value.unwrap_or_default());
+        }
+        pending.push(producer.enqueue(r).await.expect("enqueue"));
+        if pending.len() >= 10_000 {
+            for d in pending.drain(..) {
+                d.await.expect("delivered");
+            }
+        }
+    }
+    for d in pending {
+        d.await.expect("delivered");
+    }
+    producer.close().await.expect("close");
+    bytes
+}
+
+async fn bare(kafka: &Kafka, topic: &str, n: u64) -> Duration {
+    let mut c = Consumer::connect(&config(kafka, &unique_topic("bench-bare")))
+        .await
+        .expect("consumer");
+    c.subscribe(&[topic]).expect("subscribe");
+    let mut seen = 0u64;
+    let mut first = None;
+    let mut last_commit = Instant::now();
+    while seen < n {
+        let batch = c.poll(Duration::from_millis(100)).await.expect("poll");
+        if !batch.is_empty() && first.is_none() {
+            first = Some(Instant::now());
+        }
+        seen += batch.len() as u64;
+        std::hint::black_box(&batch);
+        if last_commit.elapsed() >= Duration::from_millis(500) {
+            c.commit().await.expect("commit");
+            last_commit = Instant::now();
+        }
+    }
+    let took = first.map_or(Duration::ZERO, |f| f.elapsed());
+    c.commit().await.expect("commit");
+    c.close().await.expect("close");
+    took
+}
+
+async fn worker(kafka: &Kafka, topic: &str, n: u64, decode: bool, stack: bool) -> Duration {
+    let count = Arc::new(AtomicU64::new(0));
+    let first: Arc<std::sync::Mutex<Option<Instant>>> = Arc::default();
+    let done: Arc<std::sync::Mutex<Option<Instant>>> = Arc::default();
+    let (c, f, d) = (Arc::clone(&count), Arc::clone(&first), Arc::clone(&done));
+    let noop = handler_fn(move |m: Message| {
+        let seen = c.fetch_add(1, Ordering::Relaxed) + 1;
+        if seen == 1
+            && let Ok(mut g) = f.lock()
+        {
+            *g = Some(Instant::now());
+        }
+        if seen == n
+            && let Ok(mut g) = d.lock()
+        {
+            *g = Some(Instant::now());
+        }
+        std::hint::black_box(m.event_arc());
+        async { Ok::<(), Error>(()) }
+    });
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = Metrics::register(&mut registry);
+    let handler = if stack {
+        Stack::new(
+            Router::new()
+                .route("order.created", noop)
+                .fallback(Fallback::DeadLetter),
+        )
+        .metrics(metrics.layer())
+        .tracing()
+        .dead_letter(DeadLetterLayer::new(Arc::new(Unused)))
+        .retry(RetryLayer::new())
+        .timeout(Duration::from_secs(30))
+        .build()
+    } else {
+        gregor::handler::boxed(noop)
+    };
+    let mut builder = Worker::builder(config(kafka, &unique_topic("bench-worker")))
+        .topics([topic.to_owned()])
+        .handler(handler)
+        .metrics(metrics);
+    if let Some(m) = std::env::var("BENCH_MAX_IN_FLIGHT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        builder = builder.max_in_flight(m);
+    }
+    if decode {
+        builder = builder.codecs(Arc::new(
+            CodecRegistry::new().default_codec(Arc::new(JsonCodec::new())),
+        ));
+    }
+    let w = builder.build().await.expect("worker");
+    let stop = w.shutdown_handle();
+    let run = tokio::spawn(w.run());
+    while count.load(Ordering::Relaxed) < n {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    stop.trigger();
+    let stats = run.await.expect("join").expect("run");
+    assert_eq!(stats.processed, n);
+    let first = first.lock().ok().and_then(|g| *g).expect("first");
+    let done = done.lock().ok().and_then(|g| *g).expect("done");
+    done - first
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --all-targets` does not: then one small round
+    // checks that the benchmark still runs, and no figure is meant.
+    let benching = std::env::args().any(|a| a == "--bench");
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let (default_n, default_rounds) = if benching { (200_000, 3) } else { (2_000, 1) };
+    let n: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(default_n);
+    let rounds: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(default_rounds);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let kafka = Kafka::shared().await.expect("local Kafka");
+        let topic = unique_topic("bench-worker");
+        create_topic(kafka.bootstrap(), &topic, PARTITIONS, 1)
+            .await
+            .expect("topic");
+        let bytes = fill(&kafka, &topic, n).await;
+        println!(
+            "worker_overhead: {n} records ({} B of JSON each on average), {PARTITIONS} partitions, {rounds} rounds",
+            bytes / n.max(1)
+        );
+        let variants: [(&str, Option<(bool, bool)>); 4] = [
+            ("bare consumer", None),
+            ("worker, raw records, no layers", Some((false, false))),
+            ("worker, raw records, default stack", Some((false, true))),
+            ("worker, JSON decode + default stack", Some((true, true))),
+        ];
+        let mut rates: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+        for round in 1..=rounds {
+            for (i, (name, v)) in variants.iter().enumerate() {
+                if let Ok(only) = std::env::var("BENCH_ONLY")
+                    && only != i.to_string()
+                    && i != 0
+                {
+                    rates[i].push(f64::NAN);
+                    continue;
+                }
+                let took = match v {
+                    None => bare(&kafka, &topic, n).await,
+                    Some((decode, stack)) => worker(&kafka, &topic, n, *decode, *stack).await,
+                };
+                let rate = n as f64 / took.as_secs_f64();
+                println!("round {round}: {name:<38} {rate:>10.0} records/s");
+                rates[i].push(rate);
+            }
+        }
+        let medians: Vec<f64> = rates.into_iter().map(median).collect();
+        println!("median of {rounds} rounds:");
+        for ((name, _), m) in variants.iter().zip(&medians) {
+            println!(
+                "  {name:<38} {m:>10.0} records/s  {:>6.1} % of the bare consumer",
+                100.0 * m / medians[0]
+            );
+        }
+        println!(
+            "  the default stack costs {:.1} % of the bare consumer's throughput with JSON decoding, {:.1} % without",
+            100.0 * (1.0 - medians[3] / medians[0]),
+            100.0 * (1.0 - medians[2] / medians[0])
+        );
+    });
+}

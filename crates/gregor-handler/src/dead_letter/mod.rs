@@ -19,7 +19,7 @@ mod layer;
 mod service;
 
 pub use layer::{DeadLetterLayer, TopicName};
-pub use service::DeadLetter;
+pub use service::{DeadLetter, DeadLetterFuture};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;

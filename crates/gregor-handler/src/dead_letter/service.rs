@@ -1,5 +1,9 @@
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
 
 use futures::future::BoxFuture;
 use tower::Service;
@@ -34,45 +38,119 @@ where
 {
     type Response = Outcome;
     type Error = Error;
-    type Future = BoxFuture<'static, Result<Outcome, Error>>;
+    type Future = DeadLetterFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, msg: Message) -> Self::Future {
-        let fut = self.inner.call(msg.clone());
-        let publisher = Arc::clone(&self.publisher);
-        let topic = Arc::clone(&self.topic);
-        Box::pin(async move {
-            let err = match fut.await {
-                Ok(outcome) => return Ok(outcome),
-                Err(e) => e.into(),
-            };
-            if err.class() == ErrorClass::Deferred {
-                return Err(err);
-            }
-            let record = record_for(&msg, &err, &topic);
-            let dlq = record.topic.clone();
-            match publisher.publish(record).await {
-                Ok(()) => {
-                    tracing::warn!(
-                        topic = msg.topic(),
-                        partition = msg.partition(),
-                        offset = msg.offset(),
-                        dlq = %dlq,
-                        error = %err,
-                        "dead-lettered"
-                    );
-                    Ok(Outcome::DeadLettered)
-                }
-                Err(source) => Err(Error::DeadLetter {
-                    topic: dlq,
-                    source,
-                    cause: Box::new(err),
+        DeadLetterFuture {
+            state: State::Handling {
+                fut: self.inner.call(msg.clone()),
+                ctx: Some(Ctx {
+                    msg,
+                    publisher: Arc::clone(&self.publisher),
+                    topic: Arc::clone(&self.topic),
                 }),
+            },
+        }
+    }
+}
+
+/// What publishing needs once the inner service failed.
+struct Ctx {
+    msg: Message,
+    publisher: Arc<dyn Publisher>,
+    topic: Arc<TopicName>,
+}
+
+impl Ctx {
+    async fn publish(self, err: Error) -> Result<Outcome, Error> {
+        let Ctx {
+            msg,
+            publisher,
+            topic,
+        } = self;
+        let record = record_for(&msg, &err, &topic);
+        let dlq = record.topic.clone();
+        match publisher.publish(record).await {
+            Ok(()) => {
+                tracing::warn!(
+                    topic = msg.topic(),
+                    partition = msg.partition(),
+                    offset = msg.offset(),
+                    dlq = %dlq,
+                    error = %err,
+                    "dead-lettered"
+                );
+                Ok(Outcome::DeadLettered)
             }
-        })
+            Err(source) => Err(Error::DeadLetter {
+                topic: dlq,
+                source,
+                cause: Box::new(err),
+            }),
+        }
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Handling {
+            #[pin]
+            fut: F,
+            ctx: Option<Ctx>,
+        },
+        Publishing {
+            fut: BoxFuture<'static, Result<Outcome, Error>>,
+        },
+    }
+}
+
+pin_project! {
+    /// The future of [`DeadLetter`]: the inner call inline, the publish (rare) boxed.
+    pub struct DeadLetterFuture<F> {
+        #[pin]
+        state: State<F>,
+    }
+}
+
+impl<F> std::fmt::Debug for DeadLetterFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeadLetterFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, E> Future for DeadLetterFuture<F>
+where
+    F: Future<Output = Result<Outcome, E>>,
+    E: Into<Error>,
+{
+    type Output = Result<Outcome, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                StateProj::Handling { fut, ctx } => {
+                    let err: Error = match fut.poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Ok(outcome)) => return Poll::Ready(Ok(outcome)),
+                        Poll::Ready(Err(e)) => e.into(),
+                    };
+                    let Some(ctx) = ctx.take().filter(|_| err.class() != ErrorClass::Deferred)
+                    else {
+                        return Poll::Ready(Err(err));
+                    };
+                    state.set(State::Publishing {
+                        fut: Box::pin(ctx.publish(err)),
+                    });
+                }
+                StateProj::Publishing { fut } => return fut.as_mut().poll(cx),
+            }
+        }
     }
 }
 

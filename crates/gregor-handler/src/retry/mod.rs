@@ -16,7 +16,7 @@ mod layer;
 mod service;
 
 pub use layer::{BudgetAction, OnRetry, RetryLayer};
-pub use service::Retry;
+pub use service::{Retry, RetryFuture};
 
 use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;

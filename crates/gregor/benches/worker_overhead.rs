@@ -197,8 +197,14 @@ fn main() {
         .filter(|a| !a.starts_with("--"))
         .collect();
     let (default_n, default_rounds) = if benching { (200_000, 3) } else { (2_000, 1) };
-    let n: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(default_n);
-    let rounds: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(default_rounds);
+    let n: u64 = args
+        .first()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default_n);
+    let rounds: usize = args
+        .get(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default_rounds);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -408,3 +408,102 @@ async fn shutdown_under_load_loses_nothing_with_key_concurrency() {
     );
     assert_eq!(first.records + second.records, N as u64);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_handler_commits_up_to_the_failed_index_and_the_fallback_takes_that_record() {
+    use gregor::worker::{Batch, BatchError, batch_handler_fn};
+    let kafka = Kafka::shared().await.expect("local Kafka");
+    let topic = unique_topic("w-batch");
+    let dlq = format!("{topic}.dlq");
+    create_topic(kafka.bootstrap(), &topic, 1, 1).await.unwrap();
+    create_topic(kafka.bootstrap(), &dlq, 1, 1).await.unwrap();
+    let group = unique_topic("w-batch-group");
+    let producer = Arc::new(Producer::connect(&config(&kafka, &group)).await.unwrap());
+    let records: Vec<ProducerRecord> = (0..50)
+        .map(|i| record(&topic, &order(i).to_event("test").unwrap(), "u-1"))
+        .collect();
+    for r in producer.send_batch(records).await {
+        r.unwrap();
+    }
+
+    let handled: Arc<Mutex<Vec<i64>>> = Arc::default();
+    let batches: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let (h, b) = (Arc::clone(&handled), Arc::clone(&batches));
+    let handler = batch_handler_fn(move |batch: Batch| {
+        let (h, b) = (Arc::clone(&h), Arc::clone(&b));
+        async move {
+            b.lock().unwrap().push(batch.messages.len());
+            for (i, m) in batch.messages.iter().enumerate() {
+                let o = OrderEvent::from_event(m.event().map_err(|e| BatchError::new(i, e))?)
+                    .map_err(|e| BatchError::new(i, Error::validation(e.to_string())))?;
+                if o.order_id == "o-7" {
+                    return Err(BatchError::new(
+                        i,
+                        Error::validation("order o-7 is refused"),
+                    ));
+                }
+                h.lock().unwrap().push(m.offset());
+            }
+            Ok(())
+        }
+    });
+    // The record a batch fails at goes through retry + dead-letter.
+    let fallback = Stack::new(handler_fn(|_m: Message| async {
+        Err::<(), Error>(Error::validation("order o-7 is refused"))
+    }))
+    .dead_letter(DeadLetterLayer::new(Arc::new(ProducerPublisher::new(
+        Arc::clone(&producer),
+    ))))
+    .retry(
+        RetryLayer::new()
+            .max_attempts(2)
+            .backoff(Duration::from_millis(10), 2.0),
+    )
+    .build();
+    let worker = Worker::builder(config(&kafka, &group))
+        .topics([topic.clone()])
+        .codecs(Arc::new(
+            CodecRegistry::new().default_codec(Arc::new(JsonCodec::new())),
+        ))
+        .batch_handler(handler, 20, Some(fallback))
+        .commit_interval(Duration::from_millis(100))
+        .build()
+        .await
+        .unwrap();
+    let stop = worker.shutdown_handle();
+    let run = tokio::spawn(worker.run());
+    wait_until("49 handled in batches", Duration::from_secs(60), || {
+        handled.lock().unwrap().len() >= 49
+    })
+    .await;
+    let dead = read_all(&kafka, &dlq, 1, 1).await;
+    stop.trigger();
+    let stats = run.await.unwrap().unwrap();
+    assert_eq!(stats.records, 50);
+    assert_eq!(stats.dead_lettered, 1);
+    assert_eq!(stats.processed, 49);
+    assert!(
+        batches.lock().unwrap().iter().all(|n| *n <= 20),
+        "{:?}",
+        batches.lock().unwrap()
+    );
+    let mut offsets = handled.lock().unwrap().clone();
+    offsets.sort_unstable();
+    offsets.dedup();
+    assert_eq!(offsets.len(), 49, "every other record once");
+    assert!(!offsets.contains(&7));
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        dead[0]
+            .header("original_offset")
+            .and_then(|h| h.value.clone())
+            .as_deref(),
+        Some(&b"7"[..])
+    );
+    let probe = Consumer::connect(&config(&kafka, &group)).await.unwrap();
+    let committed = probe
+        .committed(&[TopicPartition::new(topic.as_str(), 0)])
+        .await
+        .unwrap();
+    assert_eq!(committed[0].1, Some(50));
+}

@@ -138,12 +138,17 @@ fn lock(p: &Mutex<Partitions>) -> MutexGuard<'_, Partitions> {
 
 struct Listener {
     partitions: Arc<Mutex<Partitions>>,
+    /// Lag series of partitions that leave are removed, not left at their last value.
+    metrics: Option<(Metrics, String)>,
 }
 
 impl Listener {
     fn drop_partitions(&self, list: &[TopicPartition], mut commits: Option<&mut Commits<'_>>) {
         let mut p = lock(&self.partitions);
         for tp in list {
+            if let Some((m, group)) = &self.metrics {
+                m.remove_lag(&tp.topic, tp.partition, group);
+            }
             let Some(entry) = p.live.remove(&(tp.topic.clone(), tp.partition)) else {
                 continue;
             };
@@ -329,6 +334,7 @@ impl WorkerBuilder {
         let partitions = Arc::new(Mutex::new(Partitions::default()));
         consumer.set_listener(Listener {
             partitions: Arc::clone(&partitions),
+            metrics: self.metrics.clone().map(|m| (m, group.clone())),
         });
         let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics)?;

@@ -11,7 +11,7 @@ use gregor::event::{Item, Money, OrderEvent, OrderStatus, TypedEvent};
 use gregor_testkit::{Kafka, create_topic, unique_topic};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-const N: usize = 3000;
+const N: usize = 12_000;
 
 fn order(i: usize) -> OrderEvent {
     let price = Money::from_cents(999).unwrap();
@@ -120,14 +120,43 @@ async fn kill_9_mid_stream_and_restart_loses_nothing() {
     let group = unique_topic("kill-group");
     let seen: Arc<Mutex<Vec<usize>>> = Arc::default();
     let mut first = start(kafka.bootstrap(), &prefix, &group, &seen);
+    // Kill once some records are committed (the worker commits every 500 ms), before the end.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while seen.lock().unwrap().len() < N / 5 {
+    let mut first_seen = None;
+    loop {
+        let n = seen.lock().unwrap().len();
+        if n > 0 && first_seen.is_none() {
+            first_seen = Some(Instant::now());
+        }
+        let long_enough = first_seen.is_some_and(|t| t.elapsed() >= Duration::from_millis(1200));
+        if (n >= N / 10 && long_enough) || n >= N * 9 / 10 {
+            break;
+        }
         assert!(Instant::now() < deadline, "the consumer made no progress");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     first.start_kill().unwrap(); // SIGKILL: no commit, no LeaveGroup
     first.wait().await.unwrap();
     let at_kill = seen.lock().unwrap().len();
+    let probe =
+        gregor::client::Consumer::connect(&config.clone().set("group.id", group.as_str()).unwrap())
+            .await
+            .unwrap();
+    let tps: Vec<gregor::client::TopicPartition> = (0..3)
+        .map(|p| gregor::client::TopicPartition::new(topic.as_str(), p))
+        .collect();
+    let committed: i64 = probe
+        .committed(&tps)
+        .await
+        .unwrap()
+        .iter()
+        .map(|(_, o)| o.unwrap_or(0))
+        .sum();
+    eprintln!("at the kill: {at_kill} processed lines read, {committed} committed");
+    assert!(
+        i64::try_from(at_kill).unwrap() >= committed,
+        "nothing is committed before it is processed"
+    );
     assert!(at_kill < N, "killed before the end ({at_kill} of {N})");
 
     let mut second = start(kafka.bootstrap(), &prefix, &group, &seen);
@@ -149,7 +178,10 @@ async fn kill_9_mid_stream_and_restart_loses_nothing() {
         "kill -9 after {at_kill} orders: {} processed twice (uncommitted at the kill)",
         total - N
     );
-    assert!(total - N <= at_kill, "only records uncommitted at the kill are processed again");
+    assert!(
+        total - N <= at_kill,
+        "only records uncommitted at the kill are processed again"
+    );
     second.start_kill().unwrap();
     let _ = second.wait().await;
     let distinct: BTreeSet<usize> = seen.lock().unwrap().iter().copied().collect();

@@ -623,6 +623,7 @@ impl Worker {
             moved.iter().map(|(t, p, o)| (t.as_str(), *p, *o)).collect();
         match self.consumer.commit_offsets(&offsets).await {
             Ok(()) => {
+                tracing::debug!(partitions = moved.len(), "committed");
                 let mut p = lock(&self.partitions);
                 for (t, part, w) in moved {
                     if let Some(e) = p.live.get_mut(&(t, part)) {

@@ -168,6 +168,9 @@ impl Task {
                 }
                 self.shared.completed.fetch_add(1, Ordering::AcqRel);
                 self.publish_watermark(offset + 1);
+                // Handlers that never wait would otherwise keep this thread from the worker
+                // loop (polls, commits) for a whole batch.
+                tokio::task::consume_budget().await;
             }
         }
     }

@@ -40,13 +40,13 @@ use config::Format;
 ///
 ///   order-consumer --codecs codecs.yaml --schema-registry-url http://127.0.0.1:8081
 ///
-/// Prometheus metrics are served at http://0.0.0.0:<metrics-port>/metrics. Ctrl-C (or
+/// Prometheus metrics are served at http://0.0.0.0:PORT/metrics (PORT = --metrics-port). Ctrl-C (or
 /// SIGTERM) stops fetching, finishes in-flight records, commits, leaves the group and prints
 /// the totals.
 #[derive(Debug, Parser)]
 #[command(name = "order-consumer", version, verbatim_doc_comment)]
 struct Args {
-    /// Kafka brokers, host:port[,host:port] (= bootstrap.servers).
+    /// Kafka brokers, host:port, comma-separated (= bootstrap.servers).
     #[arg(short = 'b', long, value_name = "HOST:PORT")]
     bootstrap_servers: Option<String>,
     /// Any consumer or producer property as KEY=VALUE, repeatable: -X max.poll.records=200.
@@ -58,10 +58,10 @@ struct Args {
     /// Consumer group (= group.id).
     #[arg(short = 'g', long, default_value = "order-processor")]
     group: String,
-    /// Topics are <prefix>.created, <prefix>.updated and <prefix>.cancelled.
+    /// Topics are PREFIX.created, PREFIX.updated and PREFIX.cancelled.
     #[arg(long, default_value = "commerce.orders", value_name = "PREFIX")]
     topic_prefix: String,
-    /// Dead-letter topic (default <prefix>.dlq).
+    /// Dead-letter topic (default PREFIX.dlq).
     #[arg(long, value_name = "TOPIC")]
     dlq_topic: Option<String>,
     /// Payload format of topics the --codecs file does not cover.

@@ -38,7 +38,7 @@ use config::Format;
 #[derive(Debug, Parser)]
 #[command(name = "order-producer", version, verbatim_doc_comment)]
 struct Args {
-    /// Kafka brokers, host:port[,host:port] (= bootstrap.servers).
+    /// Kafka brokers, host:port, comma-separated (= bootstrap.servers).
     #[arg(short = 'b', long, value_name = "HOST:PORT")]
     bootstrap_servers: Option<String>,
     /// Any producer property as KEY=VALUE, repeatable: -X acks=all -X linger.ms=10.
@@ -53,7 +53,7 @@ struct Args {
     /// Orders per second; 0 sends as fast as the producer accepts them.
     #[arg(short = 'r', long, default_value_t = 0.0)]
     rate: f64,
-    /// Topics are <prefix>.created, <prefix>.updated and <prefix>.cancelled.
+    /// Topics are PREFIX.created, PREFIX.updated and PREFIX.cancelled.
     #[arg(long, default_value = "commerce.orders", value_name = "PREFIX")]
     topic_prefix: String,
     /// Payload format of topics the --codecs file does not cover.

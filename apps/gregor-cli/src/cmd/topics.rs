@@ -62,7 +62,7 @@ pub(crate) struct Create {
     /// Topic config for a topic given by name (retention.ms=86400000); repeatable.
     #[arg(long = "topic-config", value_name = "KEY=VALUE", requires = "name")]
     topic_config: Vec<String>,
-    /// Accept names that do not follow <domain>.<entity>.<event_type>.
+    /// Accept names that do not follow the `domain.entity.event_type` convention.
     #[arg(long)]
     allow_legacy_name: bool,
     /// Skip topics that already exist instead of failing.

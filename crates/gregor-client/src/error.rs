@@ -311,16 +311,6 @@ pub enum Error {
         reason: String,
     },
 
-    /// A value could not be serialized for a topic (the codec's error, as text). Never
-    /// retriable: the same value fails the same way.
-    #[error("topic {topic}: serializing the record failed: {message}")]
-    Serialize {
-        /// Topic the record was for.
-        topic: String,
-        /// The codec's error.
-        message: String,
-    },
-
     /// An error from rskafka (the data path) that has no Kafka error code.
     #[error("{}{message}", ctx_prefix(.context))]
     Client {
@@ -346,7 +336,6 @@ impl Error {
             | Error::UnsupportedVersion { .. }
             | Error::CorruptRecord { .. }
             | Error::NoOffset { .. }
-            | Error::Serialize { .. }
             | Error::Closed => false,
         }
     }

@@ -2,10 +2,12 @@
 
 mod dead_letter;
 mod error;
+mod typed;
 pub mod worker;
 
 pub use dead_letter::ProducerPublisher;
 pub use error::{Error, Result};
+pub use typed::{SendEvent, record_from_event};
 pub use worker::{Shutdown, Worker, WorkerBuilder, WorkerStats};
 
 pub use gregor_client as client;

@@ -27,8 +27,6 @@ mod sender;
 mod settings;
 mod stats;
 mod topics;
-#[cfg(feature = "codec")]
-mod typed;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod dead_letter;
+mod doctests;
 mod error;
 mod typed;
 pub mod worker;

@@ -6,3 +6,8 @@
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/getting-started.md")]
 pub struct GettingStarted;
+
+/// `docs/guides/partitioning.md`.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guides/partitioning.md")]
+pub struct Partitioning;

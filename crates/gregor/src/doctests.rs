@@ -11,3 +11,8 @@ pub struct GettingStarted;
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/guides/partitioning.md")]
 pub struct Partitioning;
+
+/// `docs/guides/consumer-groups.md`.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guides/consumer-groups.md")]
+pub struct ConsumerGroups;

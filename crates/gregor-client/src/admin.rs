@@ -1,6 +1,7 @@
 //! `Admin`: topics, partitions, configs, offsets by time, cluster metadata.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::{
@@ -172,7 +173,8 @@ pub struct ListedOffset {
 /// ```
 #[derive(Debug)]
 pub struct Admin {
-    brokers: Brokers,
+    // Shared with group coordinators (group_admin.rs).
+    pub(crate) brokers: Arc<Brokers>,
 }
 
 /// CreateTopics v7 (topic ids in the response); Kafka 4.x accepts 2-7.
@@ -191,7 +193,9 @@ impl Admin {
     pub async fn connect(config: &ClientConfig) -> Result<Admin> {
         let brokers = Brokers::new(config)?;
         brokers.any().await?;
-        Ok(Admin { brokers })
+        Ok(Admin {
+            brokers: Arc::new(brokers),
+        })
     }
 
     fn timeout_ms(&self) -> i32 {

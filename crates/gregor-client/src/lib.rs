@@ -4,6 +4,7 @@ mod admin;
 mod config;
 mod consumer;
 mod error;
+mod group_admin;
 mod producer;
 mod wire;
 
@@ -17,6 +18,7 @@ pub use consumer::{
     Record, Stats, TimestampType, TopicPartition,
 };
 pub use error::{Context, Error, KafkaCode, Result};
+pub use group_admin::{GroupDescription, GroupLag, GroupListing, GroupMember};
 pub use producer::{
     Delivery, DeliveryFuture, LatencyHistogram, PartitionStats, Producer, ProducerBuilder,
     ProducerRecord, ProducerStats, RecordMetadata,

@@ -12,9 +12,9 @@
 //! handed out only if it starts at the partition's position, so a seek, pause or revoke makes
 //! everything fetched before it stale without tracking requests.
 
-mod assignor;
+pub(crate) mod assignor;
 mod fetch;
-mod group;
+pub(crate) mod group;
 pub(crate) mod records;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};

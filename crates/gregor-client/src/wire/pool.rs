@@ -60,6 +60,11 @@ impl Brokers {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The options every connection opens with (group coordinators of `Admin` reuse them).
+    pub(crate) fn options(&self) -> &ConnectOptions {
+        &self.opts
+    }
+
     /// The request timeout every connection uses.
     pub(crate) fn request_timeout(&self) -> Duration {
         self.opts.request_timeout

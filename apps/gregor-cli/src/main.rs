@@ -1,24 +1,34 @@
 //! `gregor`: the command line for gregor's Kafka services.
 //!
 //! Exit codes: 0 success; 1 a runtime failure (Kafka refused, unreachable, ...); 2 a usage
-//! error (bad flag, bad manifest, bad topic name) that the user fixes before retrying.
+//! error (bad flag, bad manifest, bad input line, bad topic name) that the user fixes before
+//! retrying; 3 `groups lag --alert-lag N` found a lag above N; 4 `groups reset-offsets`
+//! refused because the group has active members.
 
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod cmd;
+mod codec;
 mod manifest;
 mod output;
+mod scan;
 
-use cmd::{dev, plan, topics};
+use cmd::{consume, dev, dlq, groups, plan, produce, topics};
 
 /// gregor: event-driven services on Apache Kafka.
 ///
 /// Connection: --bootstrap-server, or KAFKA_BOOTSTRAP_SERVERS (and other KAFKA_* properties),
 /// or --config FILE (.properties); without any, the local broker of `gregor dev up`.
 #[derive(Debug, Parser)]
-#[command(name = "gregor", version, about, propagate_version = true)]
+#[command(
+    name = "gregor",
+    version,
+    about,
+    propagate_version = true,
+    after_help = EXIT_CODES
+)]
 pub(crate) struct Cli {
     #[command(flatten)]
     pub(crate) global: Global,
@@ -46,11 +56,31 @@ pub(crate) struct Global {
     pub(crate) no_color: bool,
 }
 
+/// The exit codes, shown under `gregor --help`.
+const EXIT_CODES: &str = "Exit codes:
+  0  success
+  1  runtime failure: Kafka or the schema registry refused or could not be reached
+  2  usage or input error: a bad flag, manifest, input line or topic name (fix it and retry)
+  3  groups lag --alert-lag N: the group's total lag is above N
+  4  groups reset-offsets: refused, the group has active members (stop them first)";
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create, list, describe, delete and grow topics.
     #[command(subcommand)]
     Topics(topics::Topics),
+    /// Send records read from stdin or a file, one per line (KEY<TAB>VALUE or JSON lines).
+    Produce(produce::Produce),
+    /// Read records from a topic: from the beginning, the end, a time or an offset.
+    Consume(consume::Consume),
+    /// Follow a topic from its end (consume --from end --follow).
+    Tail(consume::Consume),
+    /// Consumer groups: list, describe, lag, reset offsets.
+    #[command(subcommand)]
+    Groups(groups::Groups),
+    /// Dead-letter topics: inspect records and their error headers, replay them.
+    #[command(subcommand)]
+    Dlq(dlq::Dlq),
     /// Capacity planning: storage and network for a topic's expected traffic.
     Plan(plan::Plan),
     /// The local single-node Kafka for development (the one tests share).
@@ -75,6 +105,14 @@ impl Failure {
     pub(crate) fn usage(error: impl Into<anyhow::Error>) -> Failure {
         Failure {
             code: 2,
+            error: error.into(),
+        }
+    }
+
+    /// A failure with a specific exit code (see [`EXIT_CODES`]).
+    pub(crate) fn with_code(code: u8, error: impl Into<anyhow::Error>) -> Failure {
+        Failure {
+            code,
             error: error.into(),
         }
     }
@@ -111,7 +149,19 @@ fn main() -> ExitCode {
             }
             // One clear line, not a page of usage.
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("error: invalid arguments");
+            let mut lines = text.lines();
+            let mut first = lines
+                .next()
+                .unwrap_or("error: invalid arguments")
+                .to_owned();
+            // "required arguments were not provided:" lists them on the indented lines below.
+            if first.ends_with(':') {
+                let listed: Vec<&str> = lines
+                    .take_while(|l| l.starts_with("  "))
+                    .map(str::trim)
+                    .collect();
+                first = format!("{first} {}", listed.join(", "));
+            }
             eprintln!("{first} (see `gregor --help`)");
             return ExitCode::from(2);
         }
@@ -140,6 +190,11 @@ async fn run(cli: Cli) -> CliResult {
     let out = output::Output::new(cli.global.json, cli.global.no_color);
     match cli.command {
         Command::Topics(t) => topics::run(t, &cli.global, &out).await,
+        Command::Produce(p) => produce::run(p, &cli.global, &out).await,
+        Command::Consume(c) => consume::run(c, false, &cli.global, &out).await,
+        Command::Tail(c) => consume::run(c, true, &cli.global, &out).await,
+        Command::Groups(g) => groups::run(g, &cli.global, &out).await,
+        Command::Dlq(d) => dlq::run(d, &cli.global, &out).await,
         Command::Plan(p) => plan::run(&p, &out),
         Command::Dev(d) => dev::run(d).await,
         Command::Completions { shell } => {

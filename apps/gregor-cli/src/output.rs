@@ -29,11 +29,35 @@ impl Output {
 
     /// Red text on a terminal (problems).
     pub(crate) fn red(&self, s: &str) -> String {
+        self.paint("31", s)
+    }
+
+    /// Cyan text on a terminal (where a record is: topic, partition, offset).
+    pub(crate) fn cyan(&self, s: &str) -> String {
+        self.paint("36", s)
+    }
+
+    /// Yellow text on a terminal (keys, error classes).
+    pub(crate) fn yellow(&self, s: &str) -> String {
+        self.paint("33", s)
+    }
+
+    /// Dim text on a terminal (headers, timestamps).
+    pub(crate) fn dim(&self, s: &str) -> String {
+        self.paint("2", s)
+    }
+
+    fn paint(&self, code: &str, s: &str) -> String {
         if self.color {
-            format!("\x1b[31m{s}\x1b[0m")
+            format!("\x1b[{code}m{s}\x1b[0m")
         } else {
             s.to_owned()
         }
+    }
+
+    /// Prints `value` as one compact JSON line (JSON-lines output).
+    pub(crate) fn json_line(&self, value: &serde_json::Value) {
+        println!("{value}");
     }
 
     /// Prints `value` as pretty JSON.

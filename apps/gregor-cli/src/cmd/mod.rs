@@ -1,7 +1,11 @@
 //! One module per command group.
 
+pub(crate) mod consume;
 pub(crate) mod dev;
+pub(crate) mod dlq;
+pub(crate) mod groups;
 pub(crate) mod plan;
+pub(crate) mod produce;
 pub(crate) mod topics;
 
 use anyhow::Context;

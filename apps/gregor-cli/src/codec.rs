@@ -38,19 +38,22 @@ pub(crate) enum CodecKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Strategy {
     /// TOPIC-value (Confluent's default).
-    TopicName,
+    #[value(name = "topic-name")]
+    Topic,
     /// The record's full name.
-    RecordName,
+    #[value(name = "record-name")]
+    Record,
     /// TOPIC-RECORD_FULL_NAME.
-    TopicRecordName,
+    #[value(name = "topic-record-name")]
+    TopicRecord,
 }
 
 impl From<Strategy> for SubjectNameStrategy {
     fn from(s: Strategy) -> SubjectNameStrategy {
         match s {
-            Strategy::TopicName => SubjectNameStrategy::TopicName,
-            Strategy::RecordName => SubjectNameStrategy::RecordName,
-            Strategy::TopicRecordName => SubjectNameStrategy::TopicRecordName,
+            Strategy::Topic => SubjectNameStrategy::TopicName,
+            Strategy::Record => SubjectNameStrategy::RecordName,
+            Strategy::TopicRecord => SubjectNameStrategy::TopicRecordName,
         }
     }
 }
@@ -246,10 +249,10 @@ impl Decoder {
                     return self.avro(bytes, where_).await;
                 }
                 let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-                if matches!(first, Some(b'{' | b'[')) {
-                    if let Ok(v) = serde_json::from_slice(bytes) {
-                        return Ok(v);
-                    }
+                if matches!(first, Some(b'{' | b'['))
+                    && let Ok(v) = serde_json::from_slice(bytes)
+                {
+                    return Ok(v);
                 }
                 Ok(text_or_base64(bytes))
             }

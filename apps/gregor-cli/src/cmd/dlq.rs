@@ -57,12 +57,12 @@ pub(crate) struct Select {
 
 impl Select {
     fn check(&self) -> CliResult {
-        if let (Some(a), Some(b)) = (self.from_offset, self.to_offset) {
-            if a > b {
-                return Err(Failure::usage(anyhow!(
-                    "--from-offset {a} is after --to-offset {b}: the range is empty"
-                )));
-            }
+        if let (Some(a), Some(b)) = (self.from_offset, self.to_offset)
+            && a > b
+        {
+            return Err(Failure::usage(anyhow!(
+                "--from-offset {a} is after --to-offset {b}: the range is empty"
+            )));
         }
         Ok(())
     }

@@ -1,11 +1,13 @@
 #![doc = include_str!("../README.md")]
 
+mod client_metrics;
 mod dead_letter;
 mod doctests;
 mod error;
 mod typed;
 pub mod worker;
 
+pub use client_metrics::{ConsumerMetrics, ProducerMetrics};
 pub use dead_letter::ProducerPublisher;
 pub use error::{Error, Result};
 pub use typed::{SendEvent, record_from_event};

@@ -215,6 +215,44 @@ fn ctx_prefix(ctx: &Context) -> String {
     }
 }
 
+/// Why a TLS connection to a broker failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsFailure {
+    /// The broker's certificate does not chain to a CA of `ssl.ca.location` (or of the system,
+    /// when that is unset).
+    UntrustedCertificate,
+    /// The certificate is trusted but does not name the host connected to (its subject
+    /// alternative names); `ssl.endpoint.identification.algorithm` decides whether that counts.
+    HostNameMismatch,
+    /// The certificate is trusted but unusable otherwise: expired, not yet valid, revoked, or
+    /// not meant for a server.
+    InvalidCertificate,
+    /// The broker ended the handshake with an alert (for example, it requires a client
+    /// certificate or does not trust ours).
+    RefusedByBroker,
+    /// Any other handshake failure (no common protocol version or cipher suite, I/O).
+    Handshake,
+}
+
+impl fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TlsFailure::UntrustedCertificate => {
+                "its certificate is not signed by a trusted CA (check ssl.ca.location)"
+            }
+            TlsFailure::HostNameMismatch => {
+                "its certificate does not name the host connected to (connect with a name or IP of the certificate's subject alternative names)"
+            }
+            TlsFailure::InvalidCertificate => "its certificate is not valid",
+            TlsFailure::RefusedByBroker => {
+                "the broker refused the handshake (does it require a client certificate? check ssl.certificate.location and ssl.key.location)"
+            }
+            TlsFailure::Handshake => "handshake failed",
+        })
+    }
+}
+
 /// Everything gregor-client can fail with.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -311,6 +349,35 @@ pub enum Error {
         reason: String,
     },
 
+    /// A TLS connection to a broker could not be set up: its certificate is not trusted, does
+    /// not name the address connected to, or the handshake failed. Not retriable: the same
+    /// configuration meets the same certificate.
+    #[error("TLS with broker {broker} failed: {failure}: {message}")]
+    Tls {
+        /// `host:port` connected to.
+        broker: String,
+        /// Why, as a category.
+        failure: TlsFailure,
+        /// rustls' description of what happened.
+        message: String,
+    },
+
+    /// SASL authentication was refused (a wrong user name or password, a mechanism the broker
+    /// does not enable) or could not complete. Never contains the password. Not retriable.
+    #[error(
+        "SASL {mechanism} authentication as {username:?} with broker {broker} failed: {message}"
+    )]
+    Authentication {
+        /// `host:port` connected to.
+        broker: String,
+        /// `sasl.mechanism`.
+        mechanism: String,
+        /// `sasl.username`.
+        username: String,
+        /// What the broker (or the SASL exchange) said.
+        message: String,
+    },
+
     /// An error from rskafka (the data path) that has no Kafka error code.
     #[error("{}{message}", ctx_prefix(.context))]
     Client {
@@ -332,6 +399,8 @@ impl Error {
             Error::Connection { .. } | Error::Timeout { .. } => true,
             Error::Client { retriable, .. } => *retriable,
             Error::Config { .. }
+            | Error::Tls { .. }
+            | Error::Authentication { .. }
             | Error::Protocol { .. }
             | Error::UnsupportedVersion { .. }
             | Error::CorruptRecord { .. }
@@ -350,7 +419,7 @@ impl Error {
 
     /// Whether this is an authorization or authentication failure.
     pub fn is_auth(&self) -> bool {
-        self.code().is_some_and(KafkaCode::is_auth)
+        matches!(self, Error::Authentication { .. }) || self.code().is_some_and(KafkaCode::is_auth)
     }
 
     pub(crate) fn config(key: impl Into<String>, message: impl Into<String>) -> Error {

@@ -6,6 +6,7 @@ mod consumer;
 mod error;
 mod group_admin;
 mod producer;
+mod security;
 mod wire;
 
 pub use admin::{
@@ -17,7 +18,7 @@ pub use consumer::{
     Commits, Consumer, CorruptPolicy, Header, MAX_DECOMPRESSED, PartitionLag, RebalanceListener,
     Record, Stats, TimestampType, TopicPartition,
 };
-pub use error::{Context, Error, KafkaCode, Result};
+pub use error::{Context, Error, KafkaCode, Result, TlsFailure};
 pub use group_admin::{GroupDescription, GroupLag, GroupListing, GroupMember};
 pub use producer::{
     Delivery, DeliveryFuture, LatencyHistogram, PartitionStats, Producer, ProducerBuilder,

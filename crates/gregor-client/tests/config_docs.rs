@@ -12,7 +12,11 @@ fn kind(k: &Kind) -> String {
         Kind::Bool => "bool".into(),
         Kind::Int { min, max } if *max == i64::from(i32::MAX) => format!("int >= {min}"),
         Kind::Int { min, max } => format!("int {min}..={max}"),
-        Kind::Enum(words) => words.join(" \\| "),
+        Kind::Enum(words) => words
+            .iter()
+            .map(|w| if w.is_empty() { "(empty)" } else { w })
+            .collect::<Vec<_>>()
+            .join(" \\| "),
         _ => "value".into(),
     }
 }

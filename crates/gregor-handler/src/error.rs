@@ -235,10 +235,17 @@ impl Error {
     }
 
     /// Converts any boxed error: a boxed [`Error`] is unwrapped, tower's timeout becomes
-    /// [`Error::Timeout`], anything else a retriable [`Error::Handler`].
+    /// [`Error::Timeout`]; an error whose chain names a
+    /// Kafka authorization or authentication failure (`TOPIC_AUTHORIZATION_FAILED`, any other
+    /// `*_AUTHORIZATION_FAILED`, `SASL_AUTHENTICATION_FAILED`) becomes a
+    /// fatal [`Error::Authorization`] (retrying cannot grant an ACL); anything else a retriable
+    /// [`Error::Handler`].
     pub fn from_boxed(e: BoxError) -> Error {
         match e.downcast::<Error>() {
             Ok(e) => *e,
+            Err(e) if names_kafka_auth_failure(&*e) => Error::Authorization {
+                message: chain(&*e),
+            },
             Err(e) => Error::retriable(e),
         }
     }
@@ -254,6 +261,31 @@ impl From<std::convert::Infallible> for Error {
     fn from(e: std::convert::Infallible) -> Error {
         match e {}
     }
+}
+
+/// Kafka's names of authorization and authentication failures (protocol constants, from
+/// Kafka's error table). gregor-handler does not depend on the client, so a client error is
+/// recognised by these names, which gregor-client (like the Java client) puts in the message
+/// of every error a broker's code caused: `orders: TOPIC_AUTHORIZATION_FAILED (29)`.
+const KAFKA_AUTH_ERRORS: [&str; 6] = [
+    "TOPIC_AUTHORIZATION_FAILED",
+    "GROUP_AUTHORIZATION_FAILED",
+    "CLUSTER_AUTHORIZATION_FAILED",
+    "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
+    "DELEGATION_TOKEN_AUTHORIZATION_FAILED",
+    "SASL_AUTHENTICATION_FAILED",
+];
+
+fn names_kafka_auth_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if KAFKA_AUTH_ERRORS.iter().any(|name| text.contains(name)) {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// The error chain on one line: `outer: inner: innermost` (the dead-letter `error` header).
@@ -312,6 +344,37 @@ mod tests {
         assert_eq!(Error::from(boxed).class(), ErrorClass::Fatal);
         let other: BoxError = "socket closed".into();
         assert_eq!(Error::from(other).class(), ErrorClass::Retriable);
+    }
+
+    #[test]
+    fn kafka_authorization_failures_are_fatal_not_retriable() {
+        #[derive(Debug)]
+        struct Wrapped(std::io::Error);
+        impl fmt::Display for Wrapped {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("produce to the audit topic")
+            }
+        }
+        impl std::error::Error for Wrapped {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        // The name may sit anywhere in the chain.
+        let denied: BoxError = Box::new(Wrapped(std::io::Error::other(
+            "topic audit: TOPIC_AUTHORIZATION_FAILED (29)",
+        )));
+        let e = Error::from(denied);
+        assert_eq!(e.class(), ErrorClass::Fatal);
+        assert!(
+            matches!(&e, Error::Authorization { message } if message.contains("topic audit")),
+            "{e}"
+        );
+        let e = Error::from(BoxError::from("group g: GROUP_AUTHORIZATION_FAILED (30)"));
+        assert!(!e.is_retriable());
+        // A transient Kafka error stays retriable.
+        let e = Error::from(BoxError::from("orders/0: NOT_LEADER_OR_FOLLOWER (6)"));
+        assert!(e.is_retriable());
     }
 
     #[test]

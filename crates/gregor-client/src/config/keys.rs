@@ -243,18 +243,14 @@ const COMMON: &[Property] = &[
         Common,
         Kind::Enum(SECURITY_PROTOCOLS),
         Some("PLAINTEXT"),
-        "How to talk to brokers: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
-    )
-    .support(Support::Gap {
-        refuse: |v| v != "PLAINTEXT",
-        note: "only PLAINTEXT for now; TLS and SASL arrive with the security work (issue 9)",
-    }),
+        "How to talk to brokers: PLAINTEXT, SSL (TLS), SASL_PLAINTEXT (SASL without TLS) or SASL_SSL (SASL over TLS). Every connection of the client (produce, fetch, group coordinator, admin) uses it.",
+    ),
     Property::new(
         "sasl.mechanism",
         Common,
         Kind::Enum(&["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]),
         Some("PLAIN"),
-        "SASL mechanism with SASL_PLAINTEXT or SASL_SSL.",
+        "SASL mechanism with SASL_PLAINTEXT or SASL_SSL (GSSAPI and OAUTHBEARER are not supported).",
     )
     .aliases(&["sasl.mechanisms"]),
     Property::new(
@@ -262,14 +258,14 @@ const COMMON: &[Property] = &[
         Common,
         Kind::Str,
         None,
-        "SASL user name.",
+        "SASL user name; required with SASL_PLAINTEXT and SASL_SSL.",
     ),
     Property::new(
         "sasl.password",
         Common,
         Kind::Str,
         None,
-        "SASL password. Never logged or printed.",
+        "SASL password; required with SASL. Never logged, printed or put in an error.",
     )
     .secret(),
     Property::new(
@@ -277,21 +273,21 @@ const COMMON: &[Property] = &[
         Common,
         Kind::Str,
         None,
-        "PEM file of CA certificates to verify brokers with; the system roots when unset.",
+        "PEM file of the CA certificates brokers' certificates must chain to; the system's CA certificates when unset.",
     ),
     Property::new(
         "ssl.certificate.location",
         Common,
         Kind::Str,
         None,
-        "PEM client certificate for mutual TLS.",
+        "PEM file of the client certificate (and its chain) for mutual TLS; needs ssl.key.location.",
     ),
     Property::new(
         "ssl.key.location",
         Common,
         Kind::Str,
         None,
-        "PEM private key of the client certificate.",
+        "PEM file of the client certificate's private key (PKCS#8, PKCS#1 or SEC1, unencrypted). Its contents are never logged.",
     ),
     Property::new(
         "ssl.key.password",
@@ -308,9 +304,9 @@ const COMMON: &[Property] = &[
     Property::new(
         "ssl.endpoint.identification.algorithm",
         Common,
-        Kind::Enum(&["https", "none"]),
+        Kind::Enum(&["https", "none", ""]),
         Some("https"),
-        "https checks the broker's host name against its certificate; none turns that off.",
+        "https: the broker's certificate must name the host (or IP) connected to. Empty (Kafka's way) or none: any host name is accepted, the chain is still verified; unsafe (any certificate of the CA can pose as any broker).",
     ),
 ];
 

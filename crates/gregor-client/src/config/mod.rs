@@ -94,9 +94,14 @@ impl ClientConfig {
             Support::Honoured => {}
             Support::Gap { refuse, note } => {
                 if refuse(&value) {
+                    let shown = if prop.secret {
+                        "this value".to_owned()
+                    } else {
+                        format!("{value:?}")
+                    };
                     return Err(Error::config(
                         prop.name,
-                        format!("{value:?} cannot be honoured: {note}"),
+                        format!("{shown} cannot be honoured: {note}"),
                     ));
                 }
             }
@@ -261,6 +266,12 @@ impl ClientConfig {
                 format!("is required with security.protocol={protocol}"),
             ));
         }
+        if sasl && !self.is_set("sasl.password") {
+            return Err(Error::config(
+                "sasl.password",
+                format!("is required with security.protocol={protocol}"),
+            ));
+        }
         if !sasl && self.is_set("sasl.mechanism") {
             return Err(Error::config(
                 "sasl.mechanism",
@@ -420,9 +431,17 @@ mod tests {
         );
         // Accepted names whose behaviour gregor lacks are refused, saying so.
         let e = ClientConfig::new()
-            .set("security.protocol", "sasl_ssl")
+            .set("ssl.key.password", "pw")
             .unwrap_err();
         assert!(e.to_string().contains("cannot be honoured"), "{e}");
+        assert!(!e.to_string().contains("\"pw\""), "{e}");
+        assert_eq!(
+            ClientConfig::new()
+                .set("security.protocol", "sasl_ssl")
+                .unwrap()
+                .get("security.protocol"),
+            Some("SASL_SSL")
+        );
     }
 
     #[test]

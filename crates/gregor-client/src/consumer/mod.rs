@@ -337,10 +337,13 @@ impl Consumer {
         let brokers = Arc::new(Brokers::new(config)?);
         brokers.any().await?;
         let admin = Admin::connect(config).await?;
+        // The coordinator's own connection: the same client id, timeouts, TLS and SASL as
+        // every other connection of this consumer.
         let opts = ConnectOptions {
             client_id: config.client_id().to_owned(),
             connect_timeout: config.duration_ms("socket.connection.setup.timeout.ms"),
             request_timeout: config.request_timeout(),
+            security: brokers.security().clone(),
         };
         let group = config.group_id().map(|g| {
             let settings = GroupSettings {

@@ -223,10 +223,17 @@ impl ProducerBuilder {
             // rskafka retries forever by default: never without a deadline.
             deadline: Some(settings.delivery_timeout),
         };
-        let build = rskafka::client::ClientBuilder::new(bootstrap.clone())
+        // rskafka gets the TLS configuration and SASL credentials our own connections use.
+        let mut build = rskafka::client::ClientBuilder::new(bootstrap.clone())
             .client_id(Arc::from(config.client_id()))
-            .backoff_config(backoff)
-            .build();
+            .backoff_config(backoff);
+        if let Some(tls) = brokers.security().tls() {
+            build = build.tls_config(tls);
+        }
+        if let Some(sasl) = brokers.security().rskafka_sasl() {
+            build = build.sasl_config(sasl);
+        }
+        let build = build.build();
         let client = tokio::time::timeout(settings.max_block, build)
             .await
             .map_err(|_| Error::Connection {

@@ -24,6 +24,7 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
+    SaslAuthenticateRequest, SaslHandshakeRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
@@ -32,6 +33,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, KafkaCode, Result};
+use crate::security::{Sasl, Security, Stream};
 
 /// Responses larger than this are refused before allocating. gregor's own connection carries
 /// metadata, group, offset and admin responses (records go through rskafka); a metadata
@@ -96,6 +98,8 @@ pub(crate) struct ConnectOptions {
     pub(crate) client_id: String,
     pub(crate) connect_timeout: Duration,
     pub(crate) request_timeout: Duration,
+    /// TLS and SASL, the same as the data path's (see `security`).
+    pub(crate) security: Security,
 }
 
 type Pending = Arc<Mutex<HashMap<i32, oneshot::Sender<Result<Bytes>>>>>;
@@ -103,7 +107,7 @@ type Pending = Arc<Mutex<HashMap<i32, oneshot::Sender<Result<Bytes>>>>>;
 /// One pipelined connection to one broker.
 pub(crate) struct Connection {
     addr: String,
-    writer: tokio::sync::Mutex<WriteHalf<TcpStream>>,
+    writer: tokio::sync::Mutex<WriteHalf<Box<dyn Stream>>>,
     pending: Pending,
     next_correlation: AtomicI32,
     dead: Arc<AtomicBool>,
@@ -129,19 +133,28 @@ impl Drop for Connection {
 }
 
 impl Connection {
-    /// Connects to `addr` and learns which request versions the broker accepts.
+    /// Connects to `addr` (TCP, then TLS if configured), learns which request versions the
+    /// broker accepts, and authenticates with SASL if configured.
     pub(crate) async fn connect(addr: &str, opts: &ConnectOptions) -> Result<Connection> {
-        let stream = tokio::time::timeout(opts.connect_timeout, TcpStream::connect(addr))
+        let open = async {
+            let tcp = TcpStream::connect(addr)
+                .await
+                .map_err(|e| Error::Connection {
+                    broker: addr.to_owned(),
+                    message: e.to_string(),
+                })?;
+            let _ = tcp.set_nodelay(true);
+            opts.security.secure(tcp, addr).await
+        };
+        let stream = tokio::time::timeout(opts.connect_timeout, open)
             .await
             .map_err(|_| Error::Connection {
                 broker: addr.to_owned(),
-                message: format!("no TCP connection within {:?}", opts.connect_timeout),
-            })?
-            .map_err(|e| Error::Connection {
-                broker: addr.to_owned(),
-                message: e.to_string(),
-            })?;
-        let _ = stream.set_nodelay(true);
+                message: format!(
+                    "no connection within socket.connection.setup.timeout.ms = {:?}",
+                    opts.connect_timeout
+                ),
+            })??;
         let (read, write) = tokio::io::split(stream);
         let pending: Pending = Arc::default();
         let dead = Arc::new(AtomicBool::new(false));
@@ -162,8 +175,91 @@ impl Connection {
             request_timeout: opts.request_timeout,
             reader,
         };
-        conn.versions = conn.api_versions().await?;
+        conn.versions = conn.api_versions().await.map_err(|e| conn.tls_alert(e))?;
+        if let Some(sasl) = opts.security.sasl() {
+            conn.authenticate(sasl).await?;
+        }
         Ok(conn)
+    }
+
+    /// With TLS 1.3 the broker judges our client certificate after our side of the handshake
+    /// completed, so its refusal arrives as an alert on the first read: report that as the TLS
+    /// failure it is.
+    fn tls_alert(&self, e: Error) -> Error {
+        match &e {
+            Error::Connection { message, .. } if message.contains("received fatal alert") => {
+                Error::Tls {
+                    broker: self.addr.clone(),
+                    failure: crate::error::TlsFailure::RefusedByBroker,
+                    message: message.clone(),
+                }
+            }
+            _ => e,
+        }
+    }
+
+    /// SaslHandshake v1, then SaslAuthenticate rounds driven by rsasl (the SASL library
+    /// rskafka's data path uses too). PLAIN takes one round; SCRAM takes two and checks the
+    /// broker's final signature, so a broker that does not know the password cannot pass.
+    /// Errors never carry the password: only the broker's message and rsasl's reason.
+    async fn authenticate(&self, sasl: &Sasl) -> Result<()> {
+        let mechanism = sasl.mechanism.name();
+        let fail = |message: String| Error::Authentication {
+            broker: self.addr.clone(),
+            mechanism: mechanism.to_owned(),
+            username: sasl.username.clone(),
+            message,
+        };
+        let handshake =
+            SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(mechanism));
+        let response = self.send(&handshake, 1).await?;
+        if response.error_code != 0 {
+            let enabled: Vec<String> = response.mechanisms.iter().map(|m| m.to_string()).collect();
+            return Err(fail(format!(
+                "{}: the broker enables {}",
+                KafkaCode(response.error_code),
+                enabled.join(", ")
+            )));
+        }
+        let credentials = rsasl::config::SASLConfig::with_credentials(
+            None,
+            sasl.username.clone(),
+            sasl.password.expose().to_owned(),
+        )
+        .map_err(|_| fail("the SASL library refused the credentials".into()))?;
+        let name = rsasl::mechname::Mechname::parse(mechanism.as_bytes())
+            .map_err(|e| fail(format!("mechanism name: {e}")))?;
+        let mut session = rsasl::prelude::SASLClient::new(credentials)
+            .start_suggested(&[name])
+            .map_err(|e| fail(format!("cannot start: {e}")))?;
+        let mut received: Option<Bytes> = None;
+        // PLAIN needs one round and SCRAM two; more means the exchange is going nowhere.
+        for _ in 0..4 {
+            let mut out = Vec::new();
+            let state = session
+                .step(received.as_deref(), &mut out)
+                .map_err(|e| fail(format!("exchange: {e}")))?;
+            if state.has_sent_message() {
+                let request = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(out));
+                let response = self.send(&request, 2).await?;
+                if response.error_code != 0 {
+                    return Err(fail(format!(
+                        "{}{}",
+                        KafkaCode(response.error_code),
+                        response
+                            .error_message
+                            .map(|m| format!(": {m}"))
+                            .unwrap_or_default()
+                    )));
+                }
+                received = Some(response.auth_bytes);
+            }
+            if state.is_finished() {
+                tracing::debug!(broker = %self.addr, mechanism, username = %sasl.username, "SASL authenticated");
+                return Ok(());
+            }
+        }
+        Err(fail("the exchange did not finish".into()))
     }
 
     /// Whether the socket failed; a dead connection is replaced, never reused.
@@ -355,7 +451,7 @@ pub(crate) fn decode_embedded<M: Decodable>(
 }
 
 async fn read_loop(
-    mut read: ReadHalf<TcpStream>,
+    mut read: ReadHalf<Box<dyn Stream>>,
     addr: String,
     pending: Pending,
     dead: Arc<AtomicBool>,

@@ -13,6 +13,7 @@ use super::{ConnectOptions, Connection};
 use crate::admin::{BrokerInfo, ClusterMetadata, PartitionInfo, TopicInfo};
 use crate::config::ClientConfig;
 use crate::error::{Error, KafkaCode, Result};
+use crate::security::Security;
 
 /// Metadata v12: topic ids, leader epochs, offline replicas; Kafka 4.x serves up to 13.
 const METADATA_MAX_VERSION: i16 = 12;
@@ -35,22 +36,13 @@ impl Brokers {
     /// Reads bootstrap servers and timeouts from `config`; connects lazily.
     pub(crate) fn new(config: &ClientConfig) -> Result<Brokers> {
         config.validate()?;
-        let protocol = config.get("security.protocol").unwrap_or("PLAINTEXT");
-        if protocol != "PLAINTEXT" {
-            return Err(Error::config(
-                "security.protocol",
-                format!(
-                    "{protocol} is not available on gregor's own connections yet (groups, offsets, admin): \
-                     only PLAINTEXT; TLS and SASL arrive with the security work"
-                ),
-            ));
-        }
         Ok(Brokers {
             bootstrap: config.bootstrap_servers()?,
             opts: ConnectOptions {
                 client_id: config.client_id().to_owned(),
                 connect_timeout: config.duration_ms("socket.connection.setup.timeout.ms"),
                 request_timeout: config.request_timeout(),
+                security: Security::from_config(config)?,
             },
             state: Mutex::default(),
         })
@@ -63,6 +55,11 @@ impl Brokers {
     /// The options every connection opens with (group coordinators of `Admin` reuse them).
     pub(crate) fn options(&self) -> &ConnectOptions {
         &self.opts
+    }
+
+    /// TLS and SASL of every connection: the producer hands the same to rskafka.
+    pub(crate) fn security(&self) -> &Security {
+        &self.opts.security
     }
 
     /// The request timeout every connection uses.
@@ -99,11 +96,20 @@ impl Brokers {
         candidates.extend(self.bootstrap.iter().cloned());
         candidates.dedup();
         let mut failures = Vec::new();
+        let mut refused = None;
         for addr in &candidates {
             match self.connect(addr).await {
                 Ok(conn) => return Ok(conn),
+                // TLS, SASL or configuration: not a reachability problem, and the next broker
+                // would say the same. Returned as is, typed, once every address was tried.
+                Err(e) if !e.is_retriable() => {
+                    refused.get_or_insert(e);
+                }
                 Err(e) => failures.push(format!("{addr}: {e}")),
             }
+        }
+        if let Some(e) = refused {
+            return Err(e);
         }
         Err(Error::Connection {
             broker: self.bootstrap.join(","),

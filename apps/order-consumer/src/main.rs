@@ -40,8 +40,8 @@ use config::Format;
 ///
 ///   order-consumer --codecs codecs.yaml --schema-registry-url http://127.0.0.1:8081
 ///
-/// Prometheus metrics are served at http://0.0.0.0:PORT/metrics (PORT = --metrics-port). Ctrl-C (or
-/// SIGTERM) stops fetching, finishes in-flight records, commits, leaves the group and prints
+/// Prometheus metrics are served at http://HOST:PORT/metrics (--metrics-host, default 127.0.0.1;
+/// --metrics-port). Ctrl-C (or SIGTERM) stops fetching, finishes in-flight records, commits, leaves the group and prints
 /// the totals.
 #[derive(Debug, Parser)]
 #[command(name = "order-consumer", version, verbatim_doc_comment)]
@@ -95,6 +95,10 @@ struct Args {
     /// Serve Prometheus /metrics on this port (0: a free port).
     #[arg(long, default_value_t = 9464)]
     metrics_port: u16,
+    /// Address /metrics listens on: loopback by default; 0.0.0.0 to let a Prometheus in a
+    /// container (deployments/docker-compose.yml) reach it.
+    #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
+    metrics_host: std::net::IpAddr,
     /// Do not serve /metrics.
     #[arg(long)]
     no_metrics: bool,
@@ -277,7 +281,7 @@ async fn run(args: Args) -> Result<()> {
     let server = if args.no_metrics {
         None
     } else {
-        let addr = SocketAddr::from(([0, 0, 0, 0], args.metrics_port));
+        let addr = SocketAddr::new(args.metrics_host, args.metrics_port);
         Some(MetricsServer::start(addr, Arc::new(registry)).await?)
     };
     let worker = Worker::builder(client)

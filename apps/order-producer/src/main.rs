@@ -77,6 +77,10 @@ struct Args {
     /// Serve Prometheus /metrics on this port (0: a free port; --no-metrics: none).
     #[arg(long, default_value_t = 9465)]
     metrics_port: u16,
+    /// Address /metrics listens on: loopback by default; 0.0.0.0 to let a Prometheus in a
+    /// container (deployments/docker-compose.yml) reach it.
+    #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
+    metrics_host: std::net::IpAddr,
     /// Do not serve /metrics.
     #[arg(long)]
     no_metrics: bool,
@@ -292,24 +296,31 @@ async fn run(args: Args) -> Result<()> {
         .await
         .context("preparing codecs (schema registration)")?;
 
+    let producer = Producer::connect(&client)
+        .await
+        .context("connecting the producer")?;
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = Metrics::register(&mut registry);
+    // The producer's own statistics (gregor_producer_*: batches, retries, queue, latency).
+    gregor::ProducerMetrics::register(&mut registry, producer.clone());
     let server = if args.no_metrics {
         None
     } else {
-        let addr = SocketAddr::from(([0, 0, 0, 0], args.metrics_port));
+        let addr = SocketAddr::new(args.metrics_host, args.metrics_port);
         let s = MetricsServer::start(addr, Arc::new(registry)).await?;
         eprintln!("metrics: http://{}/metrics", s.local_addr());
         Some(s)
     };
 
-    let producer = Producer::connect(&client)
-        .await
-        .context("connecting the producer")?;
     let stop = gregor::Shutdown::default();
     stop.on_signals();
 
-    let total = args.count + args.poison_json + args.poison_schema + args.unrouted;
+    // 0 orders means: send until stopped (the extra records then sit among the first 10,000).
+    let total = if args.count == 0 {
+        0
+    } else {
+        args.count + args.poison_json + args.poison_schema + args.unrouted
+    };
     let started = Instant::now();
     let mut totals = Totals::default();
     let mut pending: FuturesUnordered<

@@ -46,6 +46,11 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
+# Type-check the Grafana dashboard against Grafana's own schema (@grafana/schema of the pinned
+# grafana/grafana image). Needs Node and npm.
+grafana-check:
+    cd deployments/grafana/schema-check && npm ci --no-audit --no-fund --silent && node check.mjs
+
 # Every client (gregor, librdkafka, the Java client, kafka-go, franz-go) on one fresh broker,
 # interleaved rounds; writes docs/benchmarks.md and docs/benchmarks.svg. Needs Go and a JDK.
 bench:

@@ -340,9 +340,8 @@ async fn wrong_host_name(env: Arc<Env>) {
             .unwrap(),
         "sec-host-group",
     );
-    let e = match Consumer::connect(&config).await {
-        Err(e) => e,
-        Ok(_) => panic!("a certificate without `localhost` must be refused for localhost"),
+    let Err(e) = Consumer::connect(&config).await else {
+        panic!("a certificate without `localhost` must be refused for localhost")
     };
     env.seen.error(&e);
     assert!(
@@ -407,9 +406,8 @@ async fn wrong_password(env: Arc<Env>, wrong: String) {
         }
         assert!(!e.is_retriable() && e.is_auth(), "{e}");
         let consumer = consumer_config(config, "sec-wrong-pw");
-        let e = match Consumer::connect(&consumer).await {
-            Err(e) => e,
-            Ok(_) => panic!("{mechanism}: the consumer must be refused too"),
+        let Err(e) = Consumer::connect(&consumer).await else {
+            panic!("{mechanism}: the consumer must be refused too")
         };
         env.seen.error(&e);
         assert!(matches!(e, Error::Authentication { .. }), "{e:?}");

@@ -27,18 +27,61 @@ use crate::error::{Error, Result};
 /// assert_eq!(msg.event_type(), Some("order.created"));
 /// assert_eq!(msg.attempt(), 1);
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Message {
+    /// One reference count per clone: the layers that keep the message for a retry, a
+    /// dead-letter publish or their metrics each clone it on every call.
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     topic: Arc<str>,
     partition: i32,
     offset: i64,
     timestamp_ms: i64,
     key: Option<Bytes>,
     value: Option<Bytes>,
-    headers: Arc<Headers>,
+    headers: Headers,
     group: Option<Arc<str>>,
     event: Decoded,
-    attempts: Arc<AtomicU32>,
+    attempts: AtomicU32,
+}
+
+impl Clone for Inner {
+    /// A copy for a builder call on a shared message: it starts from the same attempt.
+    fn clone(&self) -> Inner {
+        Inner {
+            topic: Arc::clone(&self.topic),
+            partition: self.partition,
+            offset: self.offset,
+            timestamp_ms: self.timestamp_ms,
+            key: self.key.clone(),
+            value: self.value.clone(),
+            headers: self.headers.clone(),
+            group: self.group.clone(),
+            event: self.event.clone(),
+            attempts: AtomicU32::new(self.attempts.load(Ordering::Acquire)),
+        }
+    }
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let m = &self.inner;
+        f.debug_struct("Message")
+            .field("topic", &m.topic)
+            .field("partition", &m.partition)
+            .field("offset", &m.offset)
+            .field("timestamp_ms", &m.timestamp_ms)
+            .field("key", &m.key)
+            .field("value", &m.value)
+            .field("headers", &m.headers)
+            .field("group", &m.group)
+            .field("event", &m.event)
+            .field("attempts", &m.attempts)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -53,118 +96,125 @@ impl Message {
     /// A message at `topic`/`partition`/`offset` with no key, value, headers or event.
     pub fn new(topic: impl Into<Arc<str>>, partition: i32, offset: i64) -> Message {
         Message {
-            topic: topic.into(),
-            partition,
-            offset,
-            timestamp_ms: -1,
-            key: None,
-            value: None,
-            headers: Arc::new(Headers::new()),
-            group: None,
-            event: Decoded::None,
-            attempts: Arc::new(AtomicU32::new(1)),
+            inner: Arc::new(Inner {
+                topic: topic.into(),
+                partition,
+                offset,
+                timestamp_ms: -1,
+                key: None,
+                value: None,
+                headers: Headers::new(),
+                group: None,
+                event: Decoded::None,
+                attempts: AtomicU32::new(1),
+            }),
         }
+    }
+
+    /// The fields, to set one (copied first when another clone shares them).
+    fn fields(&mut self) -> &mut Inner {
+        Arc::make_mut(&mut self.inner)
     }
 
     /// Sets the record timestamp (milliseconds since the Unix epoch; negative = none).
     pub fn with_timestamp_ms(mut self, ms: i64) -> Message {
-        self.timestamp_ms = ms;
+        self.fields().timestamp_ms = ms;
         self
     }
 
     /// Sets the key.
     pub fn with_key(mut self, key: impl Into<Bytes>) -> Message {
-        self.key = Some(key.into());
+        self.fields().key = Some(key.into());
         self
     }
 
     /// Sets the value (the encoded bytes as consumed).
     pub fn with_value(mut self, value: impl Into<Bytes>) -> Message {
-        self.value = Some(value.into());
+        self.fields().value = Some(value.into());
         self
     }
 
     /// Sets the headers.
     pub fn with_headers(mut self, headers: Headers) -> Message {
-        self.headers = Arc::new(headers);
+        self.fields().headers = headers;
         self
     }
 
     /// Sets the consumer group that read the record.
     pub fn with_group(mut self, group: impl Into<Arc<str>>) -> Message {
-        self.group = Some(group.into());
+        self.fields().group = Some(group.into());
         self
     }
 
     /// Sets the decoded event.
     pub fn with_event(mut self, event: impl Into<Arc<Event>>) -> Message {
-        self.event = Decoded::Event(event.into());
+        self.fields().event = Decoded::Event(event.into());
         self
     }
 
     /// Records that decoding failed: [`Message::event`] then returns a fatal
     /// [`Error::Deserialization`], which the dead-letter layer publishes.
     pub fn with_decode_error(mut self, message: impl Into<Arc<str>>) -> Message {
-        self.event = Decoded::Failed(message.into());
+        self.fields().event = Decoded::Failed(message.into());
         self
     }
 
     /// Topic.
     pub fn topic(&self) -> &str {
-        &self.topic
+        &self.inner.topic
     }
 
     /// The topic as a shared string (cheap to keep).
     pub fn topic_arc(&self) -> &Arc<str> {
-        &self.topic
+        &self.inner.topic
     }
 
     /// Partition.
     pub fn partition(&self) -> i32 {
-        self.partition
+        self.inner.partition
     }
 
     /// Offset.
     pub fn offset(&self) -> i64 {
-        self.offset
+        self.inner.offset
     }
 
     /// Record timestamp in milliseconds since the epoch (negative when the record had none).
     pub fn timestamp_ms(&self) -> i64 {
-        self.timestamp_ms
+        self.inner.timestamp_ms
     }
 
     /// Record timestamp, when it has one.
     pub fn timestamp(&self) -> Option<DateTime<Utc>> {
-        if self.timestamp_ms < 0 {
+        if self.inner.timestamp_ms < 0 {
             return None;
         }
-        DateTime::from_timestamp_millis(self.timestamp_ms)
+        DateTime::from_timestamp_millis(self.inner.timestamp_ms)
     }
 
     /// Key as consumed.
     pub fn key(&self) -> Option<&Bytes> {
-        self.key.as_ref()
+        self.inner.key.as_ref()
     }
 
     /// Value as consumed (encoded).
     pub fn value(&self) -> Option<&Bytes> {
-        self.value.as_ref()
+        self.inner.value.as_ref()
     }
 
     /// Headers in wire order.
     pub fn headers(&self) -> &Headers {
-        &self.headers
+        &self.inner.headers
     }
 
     /// The consumer group, when the record was read by one.
     pub fn group(&self) -> Option<&str> {
-        self.group.as_deref()
+        self.inner.group.as_deref()
     }
 
     /// The decoded event, or the fatal error that says why there is none.
     pub fn event(&self) -> Result<&Event> {
-        match &self.event {
+        match &self.inner.event {
             Decoded::Event(e) => Ok(e),
             Decoded::Failed(why) => Err(self.decode_error(why)),
             Decoded::None => Err(self.decode_error("no decoder was configured for this topic")),
@@ -173,7 +223,7 @@ impl Message {
 
     /// The decoded event, when decoding succeeded.
     pub fn event_arc(&self) -> Option<&Arc<Event>> {
-        match &self.event {
+        match &self.inner.event {
             Decoded::Event(e) => Some(e),
             _ => None,
         }
@@ -181,23 +231,23 @@ impl Message {
 
     /// Whether decoding failed.
     pub fn is_poison(&self) -> bool {
-        matches!(self.event, Decoded::Failed(_))
+        matches!(self.inner.event, Decoded::Failed(_))
     }
 
     fn decode_error(&self, why: &str) -> Error {
         Error::Deserialization {
-            topic: self.topic.to_string(),
-            partition: self.partition,
-            offset: self.offset,
+            topic: self.inner.topic.to_string(),
+            partition: self.inner.partition,
+            offset: self.inner.offset,
             message: why.to_owned(),
         }
     }
 
     /// The event type: the decoded event's, else the `event-type` header's.
     pub fn event_type(&self) -> Option<&str> {
-        match &self.event {
+        match &self.inner.event {
             Decoded::Event(e) => Some(&e.event_type),
-            _ => self.headers.event_type(),
+            _ => self.inner.headers.event_type(),
         }
     }
 
@@ -209,7 +259,7 @@ impl Message {
 
     /// Which attempt this is, from 1; the retry layer counts them.
     pub fn attempt(&self) -> u32 {
-        self.attempts.load(Ordering::Acquire)
+        self.inner.attempts.load(Ordering::Acquire)
     }
 
     /// Retries so far (`attempt - 1`).
@@ -219,15 +269,16 @@ impl Message {
 
     /// Counts one more attempt (for retry layers); returns the new attempt number.
     pub fn next_attempt(&self) -> u32 {
-        self.attempts.fetch_add(1, Ordering::AcqRel) + 1
+        self.inner.attempts.fetch_add(1, Ordering::AcqRel) + 1
     }
 
     /// A fresh delivery of the same record: attempts start again at 1 (the worker uses it when
     /// it delivers a record again after a deferral or a failed dead-letter publish).
     pub fn redeliver(&self) -> Message {
+        let mut inner = Inner::clone(&self.inner);
+        inner.attempts = AtomicU32::new(1);
         Message {
-            attempts: Arc::new(AtomicU32::new(1)),
-            ..self.clone()
+            inner: Arc::new(inner),
         }
     }
 }

@@ -3,15 +3,21 @@
 //!
 //! ```text
 //! cargo bench -p gregor --bench worker_overhead                 # 200,000 records, 3 rounds
-//! cargo bench -p gregor --bench worker_overhead -- 500000 5     # records, rounds
+//! cargo bench -p gregor --bench worker_overhead -- 300000 5     # records, rounds
 //! ```
 //!
-//! Each round reads the whole topic with a fresh consumer group; time runs from the first
-//! record to the last, so joining the group is not counted. The bare consumer polls and
-//! commits every 500 ms (as the worker does). The worker runs in three ways: raw records into a
-//! no-op handler with no layers; raw records through the default stack (recover, metrics,
-//! tracing, dead-letter, retry, timeout, router, recover); and each record decoded as a JSON
-//! Event, then the default stack.
+//! Each round reads the whole topic with a fresh consumer group, once per way, in the same
+//! order; time runs from the first record to the last, so joining the group is not counted.
+//! The bare consumer polls and commits every 500 ms (as the worker does); once it only counts
+//! the records, once it also decodes each value as a JSON `Event` with the same codec the
+//! worker uses. The worker runs in three ways: raw records into a no-op handler with no
+//! layers; raw records through the default stack (recover, metrics, tracing, dead-letter,
+//! retry, timeout, router, recover); and each record decoded as a JSON Event, then the
+//! default stack. The overhead of the stack is read against the bare way that does the same
+//! work: raw against raw, decoded against decoded.
+//!
+//! `BENCH_ONLY=<i>` runs only way `i` besides the two bare ways; `BENCH_MAX_IN_FLIGHT` sets the
+//! worker's `max_in_flight`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +25,8 @@ use std::time::{Duration, Instant};
 
 use gregor::Worker;
 use gregor::client::{ClientConfig, Consumer, Producer, ProducerRecord};
-use gregor::codec::{CodecRegistry, JsonCodec};
+use gregor::codec::{CodecRegistry, Context as CodecContext, Deserializer, JsonCodec};
+use gregor::event::{Event, Headers};
 use gregor::event::{Item, Money, OrderEvent, OrderStatus, TypedEvent};
 use gregor::handler::dead_letter::{DeadLetterLayer, DeadLetterRecord, Publisher};
 use gregor::handler::metrics::Metrics;
@@ -91,11 +98,13 @@ async fn fill(kafka: &Kafka, topic: &str, n: u64) -> u64 {
     bytes
 }
 
-async fn bare(kafka: &Kafka, topic: &str, n: u64) -> Duration {
+async fn bare(kafka: &Kafka, topic: &str, n: u64, decode: bool) -> Duration {
     let mut c = Consumer::connect(&config(kafka, &unique_topic("bench-bare")))
         .await
         .expect("consumer");
     c.subscribe(&[topic]).expect("subscribe");
+    let codec = JsonCodec::new();
+    let no_headers = Headers::new();
     let mut seen = 0u64;
     let mut first = None;
     let mut last_commit = Instant::now();
@@ -105,6 +114,17 @@ async fn bare(kafka: &Kafka, topic: &str, n: u64) -> Duration {
             first = Some(Instant::now());
         }
         seen += batch.len() as u64;
+        if decode {
+            for r in &batch {
+                let ctx = CodecContext::new(&r.topic).at(r.partition, r.offset);
+                let value = r.value.as_deref().unwrap_or_default();
+                let event: Event =
+                    Deserializer::<Event>::deserialize(&codec, &ctx, &no_headers, value)
+                        .await
+                        .expect("the benchmark's records decode");
+                std::hint::black_box(Arc::new(event));
+            }
+        }
         std::hint::black_box(&batch);
         if last_commit.elapsed() >= Duration::from_millis(500) {
             c.commit().await.expect("commit");
@@ -183,11 +203,6 @@ async fn worker(kafka: &Kafka, topic: &str, n: u64, decode: bool, stack: bool) -
     done - first
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
     // `cargo bench` passes --bench; `cargo test --all-targets` does not: then one small round
     // checks that the benchmark still runs, and no figure is meant.
@@ -221,43 +236,86 @@ fn main() {
             "worker_overhead: {n} records ({} B of JSON each on average), {PARTITIONS} partitions, {rounds} rounds",
             bytes / n.max(1)
         );
-        let variants: [(&str, Option<(bool, bool)>); 4] = [
-            ("bare consumer", None),
-            ("worker, raw records, no layers", Some((false, false))),
-            ("worker, raw records, default stack", Some((false, true))),
-            ("worker, JSON decode + default stack", Some((true, true))),
+        println!("load average at the start: {}", load());
+        let variants: [(&str, Way); 5] = [
+            ("bare consumer", Way::Bare { decode: false }),
+            ("bare consumer + JSON decode", Way::Bare { decode: true }),
+            ("worker, raw records, no layers", Way::Worker { decode: false, stack: false }),
+            ("worker, raw records, default stack", Way::Worker { decode: false, stack: true }),
+            ("worker, JSON decode + default stack", Way::Worker { decode: true, stack: true }),
         ];
         let mut rates: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
         for round in 1..=rounds {
-            for (i, (name, v)) in variants.iter().enumerate() {
+            for (i, (name, way)) in variants.iter().enumerate() {
                 if let Ok(only) = std::env::var("BENCH_ONLY")
                     && only != i.to_string()
-                    && i != 0
+                    && i > 1
                 {
                     rates[i].push(f64::NAN);
                     continue;
                 }
-                let took = match v {
-                    None => bare(&kafka, &topic, n).await,
-                    Some((decode, stack)) => worker(&kafka, &topic, n, *decode, *stack).await,
+                let took = match *way {
+                    Way::Bare { decode } => bare(&kafka, &topic, n, decode).await,
+                    Way::Worker { decode, stack } => worker(&kafka, &topic, n, decode, stack).await,
                 };
                 let rate = n as f64 / took.as_secs_f64();
                 println!("round {round}: {name:<38} {rate:>10.0} records/s");
                 rates[i].push(rate);
             }
         }
-        let medians: Vec<f64> = rates.into_iter().map(median).collect();
-        println!("median of {rounds} rounds:");
-        for ((name, _), m) in variants.iter().zip(&medians) {
+        println!("load average at the end: {}", load());
+        let summary: Vec<(f64, f64, f64)> = rates.iter().map(|r| spread(r.clone())).collect();
+        println!("median (min to max) of {rounds} rounds:");
+        for (i, ((name, _), (m, lo, hi))) in variants.iter().zip(&summary).enumerate() {
+            let base = if i == 4 || i == 1 { summary[1].0 } else { summary[0].0 };
             println!(
-                "  {name:<38} {m:>10.0} records/s  {:>6.1} % of the bare consumer",
-                100.0 * m / medians[0]
+                "  {name:<38} {m:>10.0} records/s ({lo:.0} to {hi:.0})  {:>6.1} % of the {}",
+                100.0 * m / base,
+                if i == 4 || i == 1 { "decoding bare consumer" } else { "bare consumer" }
             );
         }
+        // Per-round ratios: each worker way against the bare way of the same round.
+        let ratio = |w: usize, b: usize| {
+            spread(
+                rates[w]
+                    .iter()
+                    .zip(&rates[b])
+                    .map(|(w, b)| 100.0 * w / b)
+                    .collect(),
+            )
+        };
+        let (raw, raw_lo, raw_hi) = ratio(3, 0);
+        let (dec, dec_lo, dec_hi) = ratio(4, 1);
         println!(
-            "  the default stack costs {:.1} % of the bare consumer's throughput with JSON decoding, {:.1} % without",
-            100.0 * (1.0 - medians[3] / medians[0]),
-            100.0 * (1.0 - medians[2] / medians[0])
+            "  (a) raw: the default stack keeps {raw:.1} % of the bare consumer's throughput (rounds {raw_lo:.1} to {raw_hi:.1} %): it costs {:.1} %",
+            100.0 - raw
+        );
+        println!(
+            "  (b) with JSON decoding on both sides: {dec:.1} % (rounds {dec_lo:.1} to {dec_hi:.1} %): it costs {:.1} %",
+            100.0 - dec
         );
     });
+}
+
+#[derive(Clone, Copy)]
+enum Way {
+    Bare { decode: bool },
+    Worker { decode: bool, stack: bool },
+}
+
+/// Median, min and max, NaNs (ways not run) left out.
+fn spread(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.retain(|x| !x.is_nan());
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+/// The 1, 5 and 15 minute load averages (the machine's two cores are shared with the broker).
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
 }

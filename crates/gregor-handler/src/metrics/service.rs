@@ -54,12 +54,35 @@ const OUTCOME_NAMES: [&str; 7] = [
     "deferred",
 ];
 
+/// The handles the last call used: a partition task calls its own clone of the stack, so
+/// nearly every call hits this and looks up nothing.
+#[derive(Clone, Debug)]
+struct Hot {
+    topic: Arc<str>,
+    partition: i32,
+    group: Option<Arc<str>>,
+    event_type: Box<str>,
+    consumed: Counter,
+    duration: Histogram,
+    outcomes: Arc<Outcomes>,
+}
+
+impl Hot {
+    fn matches(&self, msg: &Message, event_type: &str) -> bool {
+        (Arc::ptr_eq(&self.topic, msg.topic_arc()) || *self.topic == *msg.topic())
+            && self.partition == msg.partition()
+            && self.group.as_deref() == msg.group()
+            && *self.event_type == *event_type
+    }
+}
+
 /// The service [`super::MetricsLayer`] builds.
 #[derive(Clone)]
 pub struct MetricsService<S> {
     inner: S,
     metrics: Metrics,
     series: HashMap<Arc<str>, TopicSeries>,
+    hot: Option<Hot>,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for MetricsService<S> {
@@ -76,6 +99,7 @@ impl<S> MetricsService<S> {
             inner,
             metrics,
             series: HashMap::new(),
+            hot: None,
         }
     }
 
@@ -131,10 +155,39 @@ where
     }
 
     fn call(&mut self, msg: Message) -> Self::Future {
+        let event_type = msg.event_type().unwrap_or("unknown");
+        if !self
+            .hot
+            .as_ref()
+            .is_some_and(|h| h.matches(&msg, event_type))
+        {
+            self.hot = Some(self.lookup(&msg, event_type));
+        }
+        let Some(hot) = &self.hot else {
+            unreachable!("set above")
+        };
+        hot.consumed.inc();
+        let done = Done {
+            duration: hot.duration.clone(),
+            outcomes: Arc::clone(&hot.outcomes),
+            started: Instant::now(),
+            msg: msg.clone(),
+        };
+        MetricsFuture {
+            inner: self.inner.call(msg),
+            done: Some(done),
+        }
+    }
+}
+
+impl<S> MetricsService<S> {
+    /// The handles for `msg`'s topic, partition, group and event type, from the per-topic
+    /// cache, created in the families the first time.
+    fn lookup(&mut self, msg: &Message, event_type: &str) -> Hot {
         let families = Arc::clone(&self.metrics.families);
-        let series = self.series(&msg);
+        let series = self.series(msg);
         let partition = msg.partition();
-        series
+        let consumed = series
             .consumed
             .entry(partition)
             .or_insert_with(|| {
@@ -144,8 +197,7 @@ where
                     consumer_group: msg.group().unwrap_or("").to_owned(),
                 })
             })
-            .inc();
-        let event_type = msg.event_type().unwrap_or("unknown");
+            .clone();
         let duration = match series.duration.get(event_type) {
             Some(h) => h.clone(),
             None => {
@@ -157,15 +209,14 @@ where
                 h
             }
         };
-        let done = Done {
+        Hot {
+            topic: Arc::clone(msg.topic_arc()),
+            partition,
+            group: series.group.clone(),
+            event_type: event_type.into(),
+            consumed,
             duration,
             outcomes: Arc::clone(&series.outcomes),
-            started: Instant::now(),
-            msg: msg.clone(),
-        };
-        MetricsFuture {
-            inner: self.inner.call(msg),
-            done: Some(done),
         }
     }
 }

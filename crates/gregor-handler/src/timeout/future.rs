@@ -4,17 +4,36 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep};
 
 use crate::error::Error;
 use crate::message::Outcome;
 
 pin_project! {
     /// The future of [`super::Timeout`].
+    ///
+    /// The timer starts at the first poll and is created only when the inner future is not
+    /// ready at once: a handler that answers on its first poll costs no timer registration.
     #[derive(Debug)]
     pub struct TimeoutFuture<F> {
         #[pin]
-        pub(super) inner: tokio::time::Timeout<F>,
+        pub(super) inner: F,
+        #[pin]
+        pub(super) sleep: Option<Sleep>,
+        // Set at the first poll; `Some(None)` when `after` is too long to have a deadline.
+        pub(super) deadline: Option<Option<Instant>>,
         pub(super) after: Duration,
+    }
+}
+
+impl<F> TimeoutFuture<F> {
+    pub(super) fn new(inner: F, after: Duration) -> TimeoutFuture<F> {
+        TimeoutFuture {
+            inner,
+            sleep: None,
+            deadline: None,
+            after,
+        }
     }
 }
 
@@ -26,11 +45,24 @@ where
     type Output = Result<Outcome, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        match this.inner.poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(r)) => Poll::Ready(r.map_err(Into::into)),
-            Poll::Ready(Err(_)) => Poll::Ready(Err(Error::Timeout { after: *this.after })),
+        let mut this = self.project();
+        // The deadline counts from the first poll, whatever the inner future does then.
+        let after = *this.after;
+        let deadline = *this
+            .deadline
+            .get_or_insert_with(|| Instant::now().checked_add(after));
+        if let Poll::Ready(r) = this.inner.poll(cx) {
+            return Poll::Ready(r.map_err(Into::into));
+        }
+        let Some(deadline) = deadline else {
+            return Poll::Pending;
+        };
+        if this.sleep.is_none() {
+            this.sleep.set(Some(tokio::time::sleep_until(deadline)));
+        }
+        match this.sleep.as_pin_mut().map(|s| s.poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(Err(Error::Timeout { after })),
+            _ => Poll::Pending,
         }
     }
 }

@@ -28,9 +28,6 @@ where
     }
 
     fn call(&mut self, msg: Message) -> Self::Future {
-        TimeoutFuture {
-            inner: tokio::time::timeout(self.after, self.inner.call(msg)),
-            after: self.after,
-        }
+        TimeoutFuture::new(self.inner.call(msg), self.after)
     }
 }

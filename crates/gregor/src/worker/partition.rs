@@ -22,7 +22,7 @@ use tokio::sync::{Notify, mpsc};
 use tower::{Service, ServiceExt};
 
 use super::batch::{Batch, BoxBatchHandler};
-use super::stats::Counters;
+use super::stats::{Counters, Tally};
 
 /// State one partition task shares with the worker loop.
 #[derive(Debug)]
@@ -150,6 +150,7 @@ impl Task {
         mut handler: BoxHandler,
         rx: &mut mpsc::UnboundedReceiver<Vec<Record>>,
     ) {
+        let mut tally = Tally::default();
         loop {
             let next = tokio::select! {
                 biased;
@@ -157,22 +158,45 @@ impl Task {
                 r = rx.recv() => r,
             };
             let Some(records) = next else { return };
-            for record in records {
-                if self.shared.stopping() {
-                    return;
-                }
-                let offset = record.offset;
-                let msg = self.message(record).await;
-                if !self.deliver(&mut handler, msg).await {
-                    return;
-                }
-                self.shared.completed.fetch_add(1, Ordering::AcqRel);
-                self.publish_watermark(offset + 1);
-                // Handlers that never wait would otherwise keep this thread from the worker
-                // loop (polls, commits) for a whole batch.
-                tokio::task::consume_budget().await;
+            let finished = self
+                .handle_in_order(&mut handler, records, &mut tally)
+                .await;
+            tally.flush(&self.counters);
+            if !finished {
+                return;
             }
         }
+    }
+
+    /// Handles `records` one after the other; false when stopped first.
+    async fn handle_in_order(
+        &self,
+        handler: &mut BoxHandler,
+        records: Vec<Record>,
+        tally: &mut Tally,
+    ) -> bool {
+        let mut since_flush = 0u32;
+        for record in records {
+            if self.shared.stopping() {
+                return false;
+            }
+            let offset = record.offset;
+            let msg = self.message(record).await;
+            if !self.deliver(handler, msg, tally).await {
+                return false;
+            }
+            self.shared.completed.fetch_add(1, Ordering::AcqRel);
+            self.publish_watermark(offset + 1);
+            since_flush += 1;
+            // The counters reach the shared ones every 64 records and at the end of the batch.
+            // Handlers that never wait would otherwise keep this thread from the worker loop
+            // (polls, commits) for a whole batch.
+            if since_flush.is_multiple_of(64) {
+                tally.flush(&self.counters);
+            }
+            tokio::task::consume_budget().await;
+        }
+        true
     }
 
     async fn run_single(
@@ -240,12 +264,13 @@ impl Task {
 
     /// Decodes `record` into a message.
     async fn message(&self, record: Record) -> Message {
+        // The record is ours: its header keys move, only the values are copied.
         let headers: Headers = record
             .headers
-            .iter()
+            .into_iter()
             .map(|h| Header {
-                key: h.key.clone(),
-                value: h.value.as_ref().map(|v| v.to_vec()),
+                key: h.key,
+                value: h.value.map(Vec::from),
             })
             .collect();
         let mut msg = Message::new(Arc::clone(&self.topic), self.partition, record.offset)
@@ -289,27 +314,30 @@ impl Task {
     /// failure or deferral. Returns whether it is done (false only when stopped first).
     async fn handle(&self, mut handler: BoxHandler, record: Record) -> (BoxHandler, bool) {
         let msg = self.message(record).await;
-        let done = self.deliver(&mut handler, msg).await;
+        let mut tally = Tally::default();
+        let done = self.deliver(&mut handler, msg, &mut tally).await;
+        tally.flush(&self.counters);
         (handler, done)
     }
 
-    async fn deliver(&self, handler: &mut BoxHandler, mut msg: Message) -> bool {
+    async fn deliver(&self, handler: &mut BoxHandler, mut msg: Message, tally: &mut Tally) -> bool {
         let (mut backoff, max) = self.redelivery;
         loop {
             let result = match handler.ready().await {
                 Ok(h) => h.call(msg.clone()).await,
                 Err(e) => Err(e),
             };
-            Counters::add(&self.counters.retries, u64::from(msg.retries()));
+            tally.retries(msg.retries());
             let err = match result {
                 Ok(outcome) => {
-                    self.counters.records.fetch_add(1, Ordering::Relaxed);
-                    self.counters.outcome(outcome);
+                    tally.done(outcome);
                     return true;
                 }
                 Err(e) => e,
             };
-            self.counters.redeliveries.fetch_add(1, Ordering::Relaxed);
+            tally.redelivery();
+            // Visible at once: a record delivered again may wait here a long time.
+            tally.flush(&self.counters);
             let wait = err.retry_after().unwrap_or(backoff);
             backoff = (backoff * 2).min(max);
             tracing::warn!(
@@ -409,7 +437,12 @@ impl Task {
             }
             let failed = messages[failed_at].clone();
             let done = match fallback.as_deref_mut() {
-                Some(stack) => self.deliver(stack, failed.clone()).await,
+                Some(stack) => {
+                    let mut tally = Tally::default();
+                    let done = self.deliver(stack, failed.clone(), &mut tally).await;
+                    tally.flush(&self.counters);
+                    done
+                }
                 None => {
                     self.counters.redeliveries.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(

@@ -39,6 +39,56 @@ impl Counters {
     }
 }
 
+/// What one partition task did since it last added to the shared [`Counters`]: the task adds
+/// once per batch of records, so tasks on other threads do not contend for the counters'
+/// cache line on every record.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    records: u64,
+    outcomes: [u64; 5],
+    retries: u64,
+    redeliveries: u64,
+}
+
+impl Tally {
+    /// One record done with `outcome`.
+    pub(crate) fn done(&mut self, outcome: Outcome) {
+        self.records += 1;
+        let i = match outcome {
+            Outcome::Filtered => 1,
+            Outcome::Skipped => 2,
+            Outcome::DeadLettered => 3,
+            Outcome::Duplicate => 4,
+            _ => 0,
+        };
+        self.outcomes[i] += 1;
+    }
+
+    /// Retries the retry layer made for one delivery.
+    pub(crate) fn retries(&mut self, n: u32) {
+        self.retries += u64::from(n);
+    }
+
+    /// One more delivery of a record after the stack failed.
+    pub(crate) fn redelivery(&mut self) {
+        self.redeliveries += 1;
+    }
+
+    /// Adds everything to `counters` and starts again from zero.
+    pub(crate) fn flush(&mut self, counters: &Counters) {
+        let t = std::mem::take(self);
+        Counters::add(&counters.records, t.records);
+        let [processed, filtered, skipped, dead_lettered, duplicates] = t.outcomes;
+        Counters::add(&counters.processed, processed);
+        Counters::add(&counters.filtered, filtered);
+        Counters::add(&counters.skipped, skipped);
+        Counters::add(&counters.dead_lettered, dead_lettered);
+        Counters::add(&counters.duplicates, duplicates);
+        Counters::add(&counters.retries, t.retries);
+        Counters::add(&counters.redeliveries, t.redeliveries);
+    }
+}
+
 /// A worker's totals: what the classic apps print on shutdown.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]

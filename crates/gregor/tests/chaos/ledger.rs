@@ -163,6 +163,9 @@ pub(crate) struct Read {
     pub(crate) member: u32,
     /// `-1` when the generation is not visible (Worker members).
     pub(crate) generation: i32,
+    /// How many times this member had lost its partitions (`on_lost`) before the read: the
+    /// client may rejoin with the same generation and read again from the last commit.
+    pub(crate) epoch: u32,
     pub(crate) partition: i32,
     pub(crate) offset: i64,
     pub(crate) id: Option<Id>,
@@ -189,6 +192,8 @@ struct GroupInner {
     generations: Vec<(u64, i32)>,
     /// `(generation, member, partitions)` as the members reported them.
     assignments: Vec<(i32, u32, Vec<i32>)>,
+    /// Times each member reported its partitions lost.
+    epochs: HashMap<u32, u32>,
 }
 
 impl GroupLog {
@@ -212,6 +217,21 @@ impl GroupLog {
         let mut g = lock(&self.inner);
         g.generations.push((tick(), generation));
         g.assignments.push((generation, member, partitions));
+    }
+
+    /// A member reported `on_lost`: its positions restart from the commits.
+    pub(crate) fn lost(&self, member: u32) {
+        *lock(&self.inner).epochs.entry(member).or_default() += 1;
+    }
+
+    /// How many times `member` lost its partitions so far.
+    pub(crate) fn epoch(&self, member: u32) -> u32 {
+        lock(&self.inner).epochs.get(&member).copied().unwrap_or(0)
+    }
+
+    /// Losses of partitions reported by all members.
+    pub(crate) fn losses(&self) -> u32 {
+        lock(&self.inner).epochs.values().sum()
     }
 
     pub(crate) fn reads(&self) -> usize {
@@ -256,6 +276,9 @@ pub(crate) struct Verdict {
     pub(crate) reads: usize,
     pub(crate) lost: usize,
     pub(crate) duplicated: usize,
+    /// Offsets read that no acknowledgement names: a batch the producer retried after its
+    /// response was lost is in the log twice (gregor's producer has no idempotence).
+    pub(crate) unacknowledged: usize,
     pub(crate) outside_window: usize,
     pub(crate) zombie_reads: usize,
     pub(crate) same_generation: usize,
@@ -314,6 +337,7 @@ pub(crate) fn validate(acked: &Acked, group: &GroupLog, healed: Option<Instant>)
     }
     lost.sort_unstable();
     v.lost = lost.len();
+    v.unacknowledged = first.keys().filter(|k| !records.contains_key(k)).count();
     for (p, o, id) in lost.iter().take(10) {
         note(
             &mut v,
@@ -418,12 +442,12 @@ pub(crate) fn validate(acked: &Acked, group: &GroupLog, healed: Option<Instant>)
     for s in log_order.into_iter().take(5) {
         note(&mut v, format!("ORDER (log): {s}"));
     }
-    let mut last: HashMap<(u32, i32, i32), i64> = HashMap::new();
+    let mut last: HashMap<(u32, i32, u32, i32), i64> = HashMap::new();
     for r in &reads {
         if r.generation < 0 {
             continue;
         }
-        let k = (r.member, r.generation, r.partition);
+        let k = (r.member, r.generation, r.epoch, r.partition);
         if let Some(&prev) = last.get(&k)
             && r.offset <= prev
         {

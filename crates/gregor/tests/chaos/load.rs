@@ -237,11 +237,13 @@ fn parse_line(member: u32, line: &str, log: &GroupLog) {
                 when: Instant::now(),
                 member,
                 generation: g,
+                epoch: log.epoch(member),
                 partition: p,
                 offset: o,
                 id: parts.next().and_then(Id::parse),
             });
         }
+        Some("L") => log.lost(member),
         Some("C") => {
             if let (Some(p), Some(o)) = (
                 parts.next().and_then(|p| p.parse().ok()),
@@ -288,6 +290,7 @@ pub(crate) fn child_main() -> ! {
     );
     let code = runtime.block_on(async move {
         let mut consumer = Consumer::connect(&config).await.expect("a consumer");
+        consumer.set_listener(ReportLost);
         consumer.subscribe(&[topic.as_str()]).expect("subscribe");
         let mut out = std::io::BufWriter::new(std::io::stdout());
         let mut last: Option<(i32, Vec<i32>)> = None;
@@ -363,6 +366,19 @@ pub(crate) fn child_main() -> ! {
     std::process::exit(code)
 }
 
+/// Tells the parent when the member lost its partitions without a chance to commit (it reads
+/// them again from the last commit even if it rejoins with the same generation).
+struct ReportLost;
+
+impl gregor::client::RebalanceListener for ReportLost {
+    fn on_lost(&mut self, partitions: &[TopicPartition]) {
+        let list: Vec<String> = partitions.iter().map(|p| p.partition.to_string()).collect();
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "L {}", list.join(","));
+        let _ = out.flush();
+    }
+}
+
 /// Where a Worker member sends what it handles (the next topic of the chain).
 #[derive(Clone)]
 pub(crate) struct Forward {
@@ -427,6 +443,7 @@ impl WorkerMember {
                     when: Instant::now(),
                     member,
                     generation: -1,
+                    epoch: 0,
                     partition: m.partition(),
                     offset: m.offset(),
                     id,

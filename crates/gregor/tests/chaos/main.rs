@@ -103,6 +103,7 @@ async fn run(selected: &[&str], size: &Size, seed: u64) -> Vec<Row> {
         .expect("a real three-node cluster from gregor-testkit (Java 17+)");
     let mut rng = Rng::new(seed);
     let mut rows = Vec::new();
+    let mut done = 0;
     for &name in selected {
         let t = Instant::now();
         println!("chaos: {name} ...");
@@ -126,6 +127,10 @@ async fn run(selected: &[&str], size: &Size, seed: u64) -> Vec<Row> {
             other => unreachable!("unknown scenario {other}"),
         }
         println!("chaos: {name} done in {:.0?}", t.elapsed());
+        for r in &rows[done..] {
+            println!("chaos: row: {}", row_line(r));
+        }
+        done = rows.len();
     }
     rows
 }
@@ -152,4 +157,21 @@ fn print_table(rows: &[Row], size: &Size, took: Duration) {
         );
     }
     println!("\nchaos: {} run took {:.0?}", size.name, took);
+}
+
+fn row_line(r: &Row) -> String {
+    format!(
+        "| {} | {} | {} | {} | {} | {} | {} | {:.0?} |",
+        r.scenario,
+        r.records,
+        r.faults,
+        r.lost,
+        r.duplicated,
+        r.zombie,
+        r.recovery.map_or_else(
+            || "never".to_owned(),
+            |d| format!("{:.1} s", d.as_secs_f64())
+        ),
+        r.took
+    )
 }

@@ -329,13 +329,15 @@ pub(crate) async fn group_under_fault(cluster: &mut Cluster, size: &Size, fault:
         ));
     }
     eprintln!(
-        "chaos: {name}: sent {}, acknowledged {}, send failures {}, reads {}, duplicated {}, zombie reads {}, slowest first read {:?}",
+        "chaos: {name}: sent {}, acknowledged {}, send failures {}, reads {} ({} of offsets nobody acknowledged: producer retries), duplicated {}, zombie reads {}, members' losses of partitions (on_lost) {}, slowest first read {:?}",
         produced.sent,
         acked.len(),
         acked.failed(),
         verdict.reads,
+        verdict.unacknowledged,
         verdict.duplicated,
         verdict.zombie_reads,
+        log.losses(),
         verdict.slowest
     );
     row
@@ -607,6 +609,7 @@ pub(crate) async fn dlq_under_faults(cluster: &mut Cluster, size: &Size) -> Row 
                     when: Instant::now(),
                     member,
                     generation: -1,
+                    epoch: 0,
                     partition: m.partition(),
                     offset: m.offset(),
                     id,

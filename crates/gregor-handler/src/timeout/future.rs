@@ -12,15 +12,15 @@ use crate::message::Outcome;
 pin_project! {
     /// The future of [`super::Timeout`].
     ///
-    /// The timer starts at the first poll and is created only when the inner future is not
-    /// ready at once: a handler that answers on its first poll costs no timer registration.
+    /// The timer starts when the inner future first returns pending, and only then: a handler
+    /// that answers on its first poll costs no clock read and no timer registration.
     #[derive(Debug)]
     pub struct TimeoutFuture<F> {
         #[pin]
         pub(super) inner: F,
         #[pin]
         pub(super) sleep: Option<Sleep>,
-        // Set at the first poll; `Some(None)` when `after` is too long to have a deadline.
+        // Set at the first pending poll; `Some(None)` when `after` is too long for a deadline.
         pub(super) deadline: Option<Option<Instant>>,
         pub(super) after: Duration,
     }
@@ -46,15 +46,16 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        // The deadline counts from the first poll, whatever the inner future does then.
-        let after = *this.after;
-        let deadline = *this
-            .deadline
-            .get_or_insert_with(|| Instant::now().checked_add(after));
         if let Poll::Ready(r) = this.inner.poll(cx) {
             return Poll::Ready(r.map_err(Into::into));
         }
-        let Some(deadline) = deadline else {
+        let after = *this.after;
+        // The deadline counts from the first poll that did not finish: a handler that
+        // answers at once reads no clock.
+        let Some(deadline) = *this
+            .deadline
+            .get_or_insert_with(|| Instant::now().checked_add(after))
+        else {
             return Poll::Pending;
         };
         if this.sleep.is_none() {

@@ -12,9 +12,11 @@
 //! `init_tracing` with OTLP or stdout); without it the layer costs a header lookup.
 //! [`inject`] is the producer side: it writes the current span's context into headers.
 
+mod future;
 mod layer;
 mod service;
 
+pub use future::TracingFuture;
 pub use layer::TracingLayer;
 pub use service::Tracing;
 

@@ -1,11 +1,10 @@
 use std::task::{Context, Poll};
 
-use futures::TryFutureExt;
-use futures::future::MapErr;
 use tower::Service;
 use tracing::Instrument;
-use tracing::instrument::Instrumented;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use super::future::{State, TracingFuture};
 
 use crate::error::Error;
 use crate::message::{Message, Outcome};
@@ -23,7 +22,7 @@ where
 {
     type Response = Outcome;
     type Error = Error;
-    type Future = Instrumented<MapErr<S::Future, fn(S::Error) -> Error>>;
+    type Future = TracingFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.inner.poll_ready(cx).map_err(Into::into)
@@ -43,17 +42,22 @@ where
             messaging.kafka.message.key = msg.key().and_then(|k| std::str::from_utf8(k).ok()).unwrap_or(""),
             event_type = msg.event_type().unwrap_or(""),
         );
-        if !span.is_disabled() {
-            let parent = super::extract(msg.headers());
-            // Fails only when no OpenTelemetry layer records the span: nothing to link then.
-            let _ = span.set_parent(parent);
+        if span.is_disabled() {
+            // No subscriber records it: no parent to extract, nothing to enter.
+            return TracingFuture {
+                state: State::Plain {
+                    inner: self.inner.call(msg),
+                },
+            };
         }
-        let _enter = span.enter();
-        let fut = self
-            .inner
-            .call(msg)
-            .map_err(Into::into as fn(S::Error) -> Error);
-        drop(_enter);
-        fut.instrument(span)
+        let parent = super::extract(msg.headers());
+        // Fails only when no OpenTelemetry layer records the span: nothing to link then.
+        let _ = span.set_parent(parent);
+        let fut = span.in_scope(|| self.inner.call(msg));
+        TracingFuture {
+            state: State::Traced {
+                inner: fut.instrument(span),
+            },
+        }
     }
 }

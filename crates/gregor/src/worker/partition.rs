@@ -264,13 +264,14 @@ impl Task {
 
     /// Decodes `record` into a message.
     async fn message(&self, record: Record) -> Message {
-        // The record is ours: its header keys move, only the values are copied.
+        // The record is ours: its header keys move; the values are copied (exactly their
+        // bytes: `Vec::from` on the last reference to a fetch buffer would keep all of it).
         let headers: Headers = record
             .headers
             .into_iter()
             .map(|h| Header {
                 key: h.key,
-                value: h.value.map(Vec::from),
+                value: h.value.map(|v| v.to_vec()),
             })
             .collect();
         let mut msg = Message::new(Arc::clone(&self.topic), self.partition, record.offset)

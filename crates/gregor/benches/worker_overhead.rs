@@ -98,7 +98,7 @@ async fn fill(kafka: &Kafka, topic: &str, n: u64) -> u64 {
     bytes
 }
 
-async fn bare(kafka: &Kafka, topic: &str, n: u64, decode: bool) -> Duration {
+async fn bare(kafka: &Kafka, topic: &str, n: u64, decode: bool) -> Timed {
     let mut c = Consumer::connect(&config(kafka, &unique_topic("bench-bare")))
         .await
         .expect("consumer");
@@ -111,7 +111,7 @@ async fn bare(kafka: &Kafka, topic: &str, n: u64, decode: bool) -> Duration {
     while seen < n {
         let batch = c.poll(Duration::from_millis(100)).await.expect("poll");
         if !batch.is_empty() && first.is_none() {
-            first = Some(Instant::now());
+            first = Some((Instant::now(), cpu()));
         }
         seen += batch.len() as u64;
         if decode {
@@ -131,28 +131,31 @@ async fn bare(kafka: &Kafka, topic: &str, n: u64, decode: bool) -> Duration {
             last_commit = Instant::now();
         }
     }
-    let took = first.map_or(Duration::ZERO, |f| f.elapsed());
+    let took = first.map_or(Timed::default(), |(at, c)| Timed {
+        wall: at.elapsed(),
+        cpu: cpu() - c,
+    });
     c.commit().await.expect("commit");
     c.close().await.expect("close");
     took
 }
 
-async fn worker(kafka: &Kafka, topic: &str, n: u64, decode: bool, stack: bool) -> Duration {
+async fn worker(kafka: &Kafka, topic: &str, n: u64, decode: bool, stack: bool) -> Timed {
     let count = Arc::new(AtomicU64::new(0));
-    let first: Arc<std::sync::Mutex<Option<Instant>>> = Arc::default();
-    let done: Arc<std::sync::Mutex<Option<Instant>>> = Arc::default();
+    let first: Arc<std::sync::Mutex<Option<(Instant, f64)>>> = Arc::default();
+    let done: Arc<std::sync::Mutex<Option<(Instant, f64)>>> = Arc::default();
     let (c, f, d) = (Arc::clone(&count), Arc::clone(&first), Arc::clone(&done));
     let noop = handler_fn(move |m: Message| {
         let seen = c.fetch_add(1, Ordering::Relaxed) + 1;
         if seen == 1
             && let Ok(mut g) = f.lock()
         {
-            *g = Some(Instant::now());
+            *g = Some((Instant::now(), cpu()));
         }
         if seen == n
             && let Ok(mut g) = d.lock()
         {
-            *g = Some(Instant::now());
+            *g = Some((Instant::now(), cpu()));
         }
         std::hint::black_box(m.event_arc());
         async { Ok::<(), Error>(()) }
@@ -200,7 +203,34 @@ async fn worker(kafka: &Kafka, topic: &str, n: u64, decode: bool, stack: bool) -
     assert_eq!(stats.processed, n);
     let first = first.lock().ok().and_then(|g| *g).expect("first");
     let done = done.lock().ok().and_then(|g| *g).expect("done");
-    done - first
+    Timed {
+        wall: done.0 - first.0,
+        cpu: done.1 - first.1,
+    }
+}
+
+/// Wall time from the first record to the last, and the CPU time the whole process (consumer,
+/// worker, handler; not the broker) spent meanwhile.
+#[derive(Default)]
+struct Timed {
+    wall: Duration,
+    cpu: f64,
+}
+
+/// CPU seconds this process has used (user + system, every thread), from /proc/self/stat in
+/// clock ticks of 10 ms: a way that runs for a second or more reads it to about 1 %.
+fn cpu() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => (user + system) / 100.0,
+        _ => f64::NAN,
+    }
 }
 
 fn main() {
@@ -245,6 +275,7 @@ fn main() {
             ("worker, JSON decode + default stack", Way::Worker { decode: true, stack: true }),
         ];
         let mut rates: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+        let mut cpus: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
         for round in 1..=rounds {
             for (i, (name, way)) in variants.iter().enumerate() {
                 if let Ok(only) = std::env::var("BENCH_ONLY")
@@ -252,15 +283,20 @@ fn main() {
                     && i > 1
                 {
                     rates[i].push(f64::NAN);
+                    cpus[i].push(f64::NAN);
                     continue;
                 }
                 let took = match *way {
                     Way::Bare { decode } => bare(&kafka, &topic, n, decode).await,
                     Way::Worker { decode, stack } => worker(&kafka, &topic, n, decode, stack).await,
                 };
-                let rate = n as f64 / took.as_secs_f64();
-                println!("round {round}: {name:<38} {rate:>10.0} records/s");
+                let rate = n as f64 / took.wall.as_secs_f64();
+                let us = 1e6 * took.cpu / n as f64;
+                println!(
+                    "round {round}: {name:<38} {rate:>10.0} records/s {us:>6.2} µs CPU a record"
+                );
                 rates[i].push(rate);
+                cpus[i].push(us);
             }
         }
         println!("load average at the end: {}", load());
@@ -272,6 +308,16 @@ fn main() {
                 "  {name:<38} {m:>10.0} records/s ({lo:.0} to {hi:.0})  {:>6.1} % of the {}",
                 100.0 * m / base,
                 if i == 4 || i == 1 { "decoding bare consumer" } else { "bare consumer" }
+            );
+        }
+        // CPU per record does not depend on how much of the two cores the process got.
+        let cpu: Vec<f64> = cpus.iter().map(|c| spread(c.clone()).0).collect();
+        println!("CPU of the process per record, median of {rounds} rounds:");
+        for (i, ((name, _), us)) in variants.iter().zip(&cpu).enumerate() {
+            let base = if i == 4 || i == 1 { cpu[1] } else { cpu[0] };
+            println!(
+                "  {name:<38} {us:>6.2} µs  {:>6.1} % of its bare way's",
+                100.0 * us / base
             );
         }
         // Per-round ratios: each worker way against the bare way of the same round.

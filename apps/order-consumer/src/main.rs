@@ -41,8 +41,8 @@ use config::Format;
 ///   order-consumer --codecs codecs.yaml --schema-registry-url http://127.0.0.1:8081
 ///
 /// Prometheus metrics are served at http://HOST:PORT/metrics (--metrics-host, default 127.0.0.1;
-/// --metrics-port). Ctrl-C (or SIGTERM) stops fetching, finishes in-flight records, commits, leaves the group and prints
-/// the totals.
+/// --metrics-port). Ctrl-C (or SIGTERM) stops fetching, finishes in-flight records, commits,
+/// leaves the group and prints the totals.
 #[derive(Debug, Parser)]
 #[command(name = "order-consumer", version, verbatim_doc_comment)]
 struct Args {
@@ -246,6 +246,8 @@ async fn run(args: Args) -> Result<()> {
 
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = Metrics::register(&mut registry);
+    // The consumer's own statistics (gregor_consumer_*: fetches, rebalances, commits, lag).
+    let consumer_metrics = gregor::ConsumerMetrics::register(&mut registry, &args.group);
     let producer = Arc::new(
         Producer::connect(&client)
             .await
@@ -289,6 +291,7 @@ async fn run(args: Args) -> Result<()> {
         .codecs(Arc::new(codecs))
         .handler(handler)
         .metrics(metrics)
+        .consumer_metrics(consumer_metrics)
         .key_concurrency(args.key_concurrency)
         .build()
         .await

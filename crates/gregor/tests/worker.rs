@@ -169,6 +169,7 @@ async fn poison_goes_to_the_dlq_with_every_header_transients_recover_and_metrics
     });
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = Metrics::register(&mut registry);
+    let consumer_metrics = gregor::ConsumerMetrics::register(&mut registry, &group);
     let handler = Stack::new(
         Router::new()
             .route("order.created", created)
@@ -198,6 +199,7 @@ async fn poison_goes_to_the_dlq_with_every_header_transients_recover_and_metrics
         ))
         .handler(handler)
         .metrics(metrics)
+        .consumer_metrics(consumer_metrics)
         .commit_interval(Duration::from_millis(100))
         .build()
         .await
@@ -313,6 +315,17 @@ async fn poison_goes_to_the_dlq_with_every_header_transients_recover_and_metrics
     assert!(
         text.contains(&format!("consumer_group=\"{group}\"")),
         "{text}"
+    );
+    // The consumer's own statistics, reported by the Worker (last at shutdown).
+    let g = format!("consumer_group=\"{group}\"");
+    assert_eq!(
+        sample_sum(&text, "gregor_consumer_records_total", &[&g]),
+        sent as f64
+    );
+    assert!(sample_sum(&text, "gregor_consumer_commits_total", &[&g]) >= 1.0);
+    assert_eq!(
+        sample_sum(&text, "gregor_consumer_rebalances_total", &[&g]),
+        1.0
     );
     server.shutdown().await;
 }

@@ -195,6 +195,7 @@ pub struct WorkerBuilder {
     shutdown_timeout: Duration,
     breaker: Option<Breaker>,
     metrics: Option<Metrics>,
+    consumer_metrics: Option<crate::ConsumerMetrics>,
     redelivery: (Duration, Duration),
     poll_timeout: Duration,
 }
@@ -294,6 +295,14 @@ impl WorkerBuilder {
         self
     }
 
+    /// Report the consumer's own statistics (`gregor_consumer_*`: records, bytes, fetches,
+    /// rebalances, lost memberships, commits and their latency, lag) here, every second and at
+    /// shutdown. Register it with [`ConsumerMetrics::register`](crate::ConsumerMetrics::register).
+    pub fn consumer_metrics(mut self, metrics: crate::ConsumerMetrics) -> WorkerBuilder {
+        self.consumer_metrics = Some(metrics);
+        self
+    }
+
     /// Backoff before delivering a record again after the stack failed (default 500 ms,
     /// doubling to 30 s).
     pub fn redelivery_backoff(mut self, initial: Duration, max: Duration) -> WorkerBuilder {
@@ -350,6 +359,7 @@ impl WorkerBuilder {
             shutdown_timeout: self.shutdown_timeout,
             breaker: self.breaker,
             metrics: self.metrics,
+            consumer_metrics: self.consumer_metrics,
             redelivery: self.redelivery,
             poll_timeout: self.poll_timeout,
             partitions,
@@ -403,6 +413,7 @@ pub struct Worker {
     shutdown_timeout: Duration,
     breaker: Option<Breaker>,
     metrics: Option<Metrics>,
+    consumer_metrics: Option<crate::ConsumerMetrics>,
     redelivery: (Duration, Duration),
     poll_timeout: Duration,
     partitions: Arc<Mutex<Partitions>>,
@@ -433,6 +444,7 @@ impl Worker {
             shutdown_timeout: Duration::from_secs(30),
             breaker: None,
             metrics: None,
+            consumer_metrics: None,
             redelivery: (Duration::from_millis(500), Duration::from_secs(30)),
             poll_timeout: Duration::from_millis(100),
         }
@@ -636,6 +648,9 @@ impl Worker {
     }
 
     fn report_lag(&self) {
+        if let Some(c) = &self.consumer_metrics {
+            c.observe(&self.consumer.stats());
+        }
         let Some(m) = &self.metrics else { return };
         for l in self.consumer.lag() {
             if let Some(lag) = l.lag {

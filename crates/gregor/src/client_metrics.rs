@@ -7,7 +7,9 @@
 //! - [`ProducerMetrics`] reads [`Producer::stats`] at every scrape: it holds a clone of the
 //!   producer (cheap: producers share one state), so nothing needs updating.
 //! - [`ConsumerMetrics`] shows the last [`Stats`] handed to [`ConsumerMetrics::observe`]: a
-//!   consumer is owned by its poll loop, so the loop reports after each poll.
+//!   consumer is owned by its poll loop, so the loop reports after each poll (the
+//!   [`Worker`](crate::Worker) does it every second when built with
+//!   [`WorkerBuilder::consumer_metrics`](crate::WorkerBuilder::consumer_metrics)).
 //!
 //! Names start with `gregor_producer_` and `gregor_consumer_` so they never collide with the
 //! classic `kafka_*` series of the handler's metrics layer. Totals are counters (they only grow

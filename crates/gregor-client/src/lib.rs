@@ -4,6 +4,8 @@ mod admin;
 mod config;
 mod consumer;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod group_admin;
 mod producer;
 mod security;

@@ -101,10 +101,17 @@ pub fn from_binary(headers: &Headers, value: Option<&[u8]>) -> Result<Event> {
         }
         Some(_) => {
             let text = required("ce_time")?;
-            crate::time::parse_rfc3339(text).map_err(|e| Error::InvalidHeader {
+            let t = crate::time::parse_rfc3339(text).map_err(|e| Error::InvalidHeader {
                 name: "ce_time".into(),
                 reason: format!("{text:?}: {e}"),
-            })?
+            })?;
+            if let Some(why) = crate::time::out_of_rfc3339_range(&t) {
+                return Err(Error::InvalidHeader {
+                    name: "ce_time".into(),
+                    reason: format!("{text:?}: {why}"),
+                });
+            }
+            t
         }
     };
     let content_type = headers
@@ -123,6 +130,16 @@ pub fn from_binary(headers: &Headers, value: Option<&[u8]>) -> Result<Event> {
         };
         if matches!(name, "specversion" | "id" | "source" | "type" | "time") {
             continue;
+        }
+        // What to_binary could not write back is not a CloudEvents attribute: refuse it here,
+        // so an event read from Kafka can always be written again (dead-lettered, replayed).
+        if !valid_extension(name) {
+            return Err(Error::InvalidHeader {
+                name: h.key.clone(),
+                reason: "a CloudEvents extension name is 1 to 20 lowercase letters or digits and \
+                         not a reserved attribute"
+                    .into(),
+            });
         }
         let Some(raw) = &h.value else { continue };
         let text = std::str::from_utf8(raw).map_err(|e| Error::InvalidHeader {

@@ -27,6 +27,18 @@ pub fn parse_rfc3339(text: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
     DateTime::parse_from_rfc3339(text).map(|t| truncate_micros(t.with_timezone(&Utc)))
 }
 
+/// Why `t` cannot be written back as RFC 3339 text (a year outside 0000..=9999), if it cannot:
+/// such a time would be read once and then refused when written and read again.
+pub(crate) fn out_of_rfc3339_range(t: &DateTime<Utc>) -> Option<String> {
+    use chrono::Datelike;
+    (!(0..=9999).contains(&t.year())).then(|| {
+        format!(
+            "year {} is outside 0000..=9999, which RFC 3339 cannot write",
+            t.year()
+        )
+    })
+}
+
 pub(crate) fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     if s.is_human_readable() {
         s.serialize_str(&to_rfc3339(t))
@@ -53,12 +65,20 @@ impl Visitor<'_> for TimeVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        parse_rfc3339(v).map_err(|e| E::custom(format!("timestamp {v:?}: {e}")))
+        let t = parse_rfc3339(v).map_err(|e| E::custom(format!("timestamp {v:?}: {e}")))?;
+        match out_of_rfc3339_range(&t) {
+            Some(why) => Err(E::custom(format!("timestamp {v:?}: {why}"))),
+            None => Ok(t),
+        }
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        DateTime::from_timestamp_micros(v)
-            .ok_or_else(|| E::custom(format!("timestamp {v} µs is out of range")))
+        let t = DateTime::from_timestamp_micros(v)
+            .ok_or_else(|| E::custom(format!("timestamp {v} µs is out of range")))?;
+        match out_of_rfc3339_range(&t) {
+            Some(why) => Err(E::custom(format!("timestamp {v} µs: {why}"))),
+            None => Ok(t),
+        }
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {

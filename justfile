@@ -46,6 +46,19 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
+# The fault suite at the issue's sizes (three-node cluster, >= 100,000 records per scenario):
+# prints the summary table. A short version runs under `just test`.
+chaos:
+    GREGOR_CHAOS=full cargo test -p gregor --test chaos
+
+# Fuzz every decoder for 10 minutes each (fuzz/: its own workspace; see docs/fuzzing.md).
+fuzz:
+    cd fuzz && nice -n 10 cargo run --release -- all --minutes 10
+
+# Replay the fuzz corpus, then fuzz each target for 10 seconds.
+fuzz-smoke:
+    cd fuzz && cargo run --release -- all --seconds 10
+
 # Type-check the Grafana dashboard against Grafana's own schema (@grafana/schema of the pinned
 # grafana/grafana image). Needs Node and npm.
 grafana-check:

@@ -58,7 +58,16 @@ async fn topics_are_created_with_configs_described_grown_and_deleted() {
         )
         .await
         .unwrap();
-    let configs = admin.describe_topic_config(&topic).await.unwrap();
+    // KRaft applies the change through the metadata log: the broker answering DescribeConfigs
+    // may show the old value for a moment after AlterConfigs returned.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let configs = loop {
+        let configs = admin.describe_topic_config(&topic).await.unwrap();
+        if configs["retention.ms"].as_deref() == Some("7200000") || Instant::now() >= deadline {
+            break configs;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(configs["retention.ms"].as_deref(), Some("7200000"));
     assert_eq!(
         configs["cleanup.policy"].as_deref(),
@@ -67,7 +76,14 @@ async fn topics_are_created_with_configs_described_grown_and_deleted() {
     );
 
     admin.create_partitions(&topic, 5).await.unwrap();
-    let meta = admin.describe_topics(&[&topic]).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let meta = loop {
+        let meta = admin.describe_topics(&[&topic]).await.unwrap();
+        if meta.topic(&topic).unwrap().partitions.len() == 5 || Instant::now() >= deadline {
+            break meta;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(meta.topic(&topic).unwrap().partitions.len(), 5);
 
     assert!(admin.list_topics().await.unwrap().contains(&topic));

@@ -99,9 +99,10 @@ def build_peers():
     cargo_toml = os.path.join(ROOT, "bench", "Cargo.toml")
     if os.path.exists(cargo_toml):
         log("building the Rust peers (gregor, rust-rdkafka) in release mode")
-        env = dict(os.environ, CARGO_TARGET_DIR=os.path.join(TARGET, "cargo"))
+        target_dir = os.environ.get("CARGO_TARGET_DIR") or os.path.join(TARGET, "cargo")
+        env = dict(os.environ, CARGO_TARGET_DIR=target_dir)
         sh(["cargo", "build", "--release", "--manifest-path", cargo_toml], env=env, capture=False)
-        bin_dir = os.path.join(TARGET, "cargo", "release")
+        bin_dir = os.path.join(target_dir, "release")
         for name, binary in (("gregor", "gregor-peer"), ("rdkafka", "rdkafka-peer")):
             path = os.path.join(bin_dir, binary)
             if os.path.exists(path):

@@ -19,8 +19,9 @@ fn timestamps_rfc3339_cannot_write_are_refused_on_read() {
         assert!(err.to_string().contains("0000..=9999"), "{err}");
     }
     // Text whose offset moves it before year 0 in UTC.
-    let err = Event::from_json(envelope_with_timestamp(r#""0000-01-01T00:00:00+01:00""#).as_bytes())
-        .expect_err("year -1 in UTC is refused");
+    let err =
+        Event::from_json(envelope_with_timestamp(r#""0000-01-01T00:00:00+01:00""#).as_bytes())
+            .expect_err("year -1 in UTC is refused");
     assert!(err.to_string().contains("0000..=9999"), "{err}");
 
     // The edges that can be written are read, written and read back unchanged.
@@ -57,7 +58,10 @@ fn cloudevents_extension_names_to_binary_refuses_are_refused_on_read() {
     }
     let e = cloudevents::from_binary(&ce_headers("region"), Some(b"{}")).expect("valid");
     let (h, v) = cloudevents::to_binary(&e).expect("written back");
-    assert_eq!(cloudevents::from_binary(&h, Some(&v)).expect("read again"), e);
+    assert_eq!(
+        cloudevents::from_binary(&h, Some(&v)).expect("read again"),
+        e
+    );
     // A ce_time before year 0 is refused like the envelope's.
     let mut h = ce_headers("region");
     h.insert("ce_time", "0000-01-01T00:00:00+01:00");

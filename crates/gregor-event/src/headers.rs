@@ -1,5 +1,6 @@
 //! Record headers: an ordered list that keeps duplicate keys, as Kafka does.
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
@@ -14,12 +15,15 @@ pub const TIMESTAMP: &str = "timestamp";
 pub const TRACEPARENT: &str = "traceparent";
 
 /// One record header. Kafka header values are bytes and may be absent (`None` = null).
+///
+/// The value is [`Bytes`], so a header read from a fetched batch can share the batch's buffer
+/// instead of being copied.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Header {
     /// Key (Kafka requires UTF-8 keys).
     pub key: String,
     /// Value; `None` is Kafka's null value, distinct from an empty one.
-    pub value: Option<Vec<u8>>,
+    pub value: Option<Bytes>,
 }
 
 /// Record headers in wire order. Duplicate keys are kept: [`Headers::append`] adds one more,
@@ -57,7 +61,15 @@ impl Headers {
     pub fn append(&mut self, key: impl Into<String>, value: impl AsRef<[u8]>) {
         self.0.push(Header {
             key: key.into(),
-            value: Some(value.as_ref().to_vec()),
+            value: Some(Bytes::copy_from_slice(value.as_ref())),
+        });
+    }
+
+    /// Adds a header at the end whose value is already [`Bytes`] (no copy).
+    pub fn append_bytes(&mut self, key: impl Into<String>, value: Bytes) {
+        self.0.push(Header {
+            key: key.into(),
+            value: Some(value),
         });
     }
 
@@ -72,7 +84,7 @@ impl Headers {
     /// Replaces every header named `key` with one holding `value`, at the position of the
     /// first one (or at the end).
     pub fn insert(&mut self, key: &str, value: impl AsRef<[u8]>) {
-        let value = Some(value.as_ref().to_vec());
+        let value = Some(Bytes::copy_from_slice(value.as_ref()));
         match self.0.iter().position(|h| h.key == key) {
             Some(first) => {
                 self.0[first].value = value;
@@ -214,7 +226,7 @@ impl<K: Into<String>, V: AsRef<[u8]>> FromIterator<(K, V)> for Headers {
             iter.into_iter()
                 .map(|(k, v)| Header {
                     key: k.into(),
-                    value: Some(v.as_ref().to_vec()),
+                    value: Some(Bytes::copy_from_slice(v.as_ref())),
                 })
                 .collect(),
         )

@@ -63,7 +63,7 @@ pub(crate) fn producer_record(record: DeadLetterRecord) -> ProducerRecord {
     out.headers = record
         .headers
         .into_iter()
-        .map(|h| Header::new(h.key, h.value.map(Bytes::from)))
+        .map(|h| Header::new(h.key, h.value))
         .collect();
     out
 }

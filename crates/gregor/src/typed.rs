@@ -67,7 +67,7 @@ where
         .timestamp(time.timestamp_millis());
     record.headers = headers
         .into_iter()
-        .map(|h| Header::new(h.key, h.value.map(Bytes::from)))
+        .map(|h| Header::new(h.key, h.value))
         .collect();
     Ok(record)
 }

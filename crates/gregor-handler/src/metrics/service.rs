@@ -82,7 +82,9 @@ pub struct MetricsService<S> {
     inner: S,
     metrics: Metrics,
     series: HashMap<Arc<str>, TopicSeries>,
-    hot: Option<Hot>,
+    /// Behind its own `Arc`, so a call counts a reference this clone alone touches, not the
+    /// shared handles' (every partition task would contend for those cache lines).
+    hot: Option<Arc<Hot>>,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for MetricsService<S> {
@@ -161,15 +163,14 @@ where
             .as_ref()
             .is_some_and(|h| h.matches(&msg, event_type))
         {
-            self.hot = Some(self.lookup(&msg, event_type));
+            self.hot = Some(Arc::new(self.lookup(&msg, event_type)));
         }
         let Some(hot) = &self.hot else {
             unreachable!("set above")
         };
         hot.consumed.inc();
         let done = Done {
-            duration: hot.duration.clone(),
-            outcomes: Arc::clone(&hot.outcomes),
+            hot: Arc::clone(hot),
             started: Instant::now(),
             msg: msg.clone(),
         };
@@ -222,30 +223,32 @@ impl<S> MetricsService<S> {
 }
 
 struct Done {
-    duration: Histogram,
-    outcomes: Arc<Outcomes>,
+    hot: Arc<Hot>,
     started: Instant,
     msg: Message,
 }
 
 impl Done {
     fn record(self, result: &Result<Outcome, Error>) {
-        self.duration.observe(self.started.elapsed().as_secs_f64());
+        let outcomes = &self.hot.outcomes;
+        self.hot
+            .duration
+            .observe(self.started.elapsed().as_secs_f64());
         let retries = u64::from(self.msg.retries());
         if retries > 0 {
-            self.outcomes.retries.inc_by(retries);
+            outcomes.retries.inc_by(retries);
         }
         let index = match result {
             Ok(o) => {
                 if *o == Outcome::DeadLettered {
-                    self.outcomes.dead_lettered.inc();
+                    outcomes.dead_lettered.inc();
                 }
                 outcome_index(*o)
             }
             Err(e) if e.class() == ErrorClass::Deferred => DEFERRED,
             Err(_) => FAILED,
         };
-        self.outcomes.handled[index].inc();
+        outcomes.handled[index].inc();
     }
 }
 

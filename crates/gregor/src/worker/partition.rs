@@ -264,14 +264,14 @@ impl Task {
 
     /// Decodes `record` into a message.
     async fn message(&self, record: Record) -> Message {
-        // The record is ours: its header keys move; the values are copied (exactly their
-        // bytes: `Vec::from` on the last reference to a fetch buffer would keep all of it).
+        // The record is ours: its header keys move and the values share the fetch buffer,
+        // which the record's value holds for as long as the message lives anyway.
         let headers: Headers = record
             .headers
             .into_iter()
             .map(|h| Header {
                 key: h.key,
-                value: h.value.map(|v| v.to_vec()),
+                value: h.value,
             })
             .collect();
         let mut msg = Message::new(Arc::clone(&self.topic), self.partition, record.offset)

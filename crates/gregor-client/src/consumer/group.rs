@@ -37,6 +37,10 @@ use crate::wire::pool::Brokers;
 use crate::wire::{ConnectOptions, Connection};
 
 const FIND_COORDINATOR_MAX: i16 = 6;
+/// First wait before asking again for a coordinator that is not available yet.
+const FIND_COORDINATOR_BACKOFF: Duration = Duration::from_millis(100);
+/// How long a coordinator that is not available yet is waited for before the error is returned.
+const FIND_COORDINATOR_PATIENCE: Duration = Duration::from_secs(15);
 const JOIN_GROUP_MAX: i16 = 9;
 const SYNC_GROUP_MAX: i16 = 5;
 const HEARTBEAT_MAX: i16 = 4;
@@ -88,6 +92,33 @@ impl Coordinator {
         if let Some(c) = self.lock().as_ref().filter(|c| !c.is_dead()) {
             return Ok(Arc::clone(c));
         }
+        // A cluster that has just started answers COORDINATOR_NOT_AVAILABLE until it has
+        // created `__consumer_offsets` (and LOAD_IN_PROGRESS while a coordinator loads it):
+        // ask again with a growing backoff for a bounded time, as the Java client does.
+        let started = Instant::now();
+        let mut backoff = FIND_COORDINATOR_BACKOFF;
+        loop {
+            match self.find().await {
+                Err(e)
+                    if matches!(
+                        e.code(),
+                        Some(
+                            KafkaCode::COORDINATOR_NOT_AVAILABLE
+                                | KafkaCode::COORDINATOR_LOAD_IN_PROGRESS
+                        )
+                    ) && started.elapsed() + backoff < FIND_COORDINATOR_PATIENCE =>
+                {
+                    tracing::debug!(group = %self.group, error = %e, ?backoff, "no coordinator yet");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One FindCoordinator round trip, and a connection to the broker it names.
+    async fn find(&self) -> Result<Arc<Connection>> {
         // v4+ (the versions whose response layouts we check) name the group in the array.
         let request = FindCoordinatorRequest::default()
             .with_key_type(0)
@@ -640,8 +671,40 @@ pub(crate) async fn commit(
                 })
                 .collect(),
         );
+    // The coordinator moved or is still loading the group (a cluster that has just started,
+    // a broker that failed over): find it again and resend, for a bounded time. The commit
+    // carries this member's generation, so a resend is fenced exactly as the first one was.
+    let started = Instant::now();
+    let mut backoff = FIND_COORDINATOR_BACKOFF;
+    loop {
+        match commit_once(coordinator, group, &request).await {
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some(
+                        KafkaCode::NOT_COORDINATOR
+                            | KafkaCode::COORDINATOR_NOT_AVAILABLE
+                            | KafkaCode::COORDINATOR_LOAD_IN_PROGRESS
+                    )
+                ) && started.elapsed() + backoff < FIND_COORDINATOR_PATIENCE =>
+            {
+                tracing::debug!(group, error = %e, ?backoff, "commit: coordinator not ready, again");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// One OffsetCommit round trip. Partition errors name the partition.
+async fn commit_once(
+    coordinator: &Coordinator,
+    group: &str,
+    request: &OffsetCommitRequest,
+) -> Result<()> {
     let conn = coordinator.connection().await?;
-    let response = match conn.send(&request, OFFSET_COMMIT_MAX).await {
+    let response = match conn.send(request, OFFSET_COMMIT_MAX).await {
         Ok(r) => r,
         Err(e) => {
             coordinator.invalidate();

@@ -34,10 +34,8 @@ async fn the_first_commit_on_a_fresh_cluster_waits_for_the_coordinator() {
     .await
     .expect("committed offsets in time")
     .expect("committed offsets");
-    let by_partition: Vec<(i32, Option<i64>)> = committed
-        .iter()
-        .map(|(tp, o)| (tp.partition, *o))
-        .collect();
+    let by_partition: Vec<(i32, Option<i64>)> =
+        committed.iter().map(|(tp, o)| (tp.partition, *o)).collect();
     assert_eq!(by_partition, [(0, Some(7)), (1, Some(3))]);
     consumer.close().await.expect("close");
 }

@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{BoxFuture, Codec, Context, Deserializer, Serializer};
 use crate::error::{Error, Location, Result};
 use crate::fastwrite::Compiled;
+use crate::prescan::Shapes;
 use crate::registry::{RegistryClient, RegistryError};
 use crate::wire;
 
@@ -150,17 +151,26 @@ impl Parsed {
 enum ReadPlan {
     /// Writer schema equals the reader's, and compiles: gregor's compiled reader.
     Compiled(Compiled),
-    /// Writer schema equals the reader's: apache-avro's serde reader straight from the bytes.
-    Fast(GenericSingleObjectReader),
-    /// Another version: decode with the writer schema, resolve to the reader's.
-    Resolve { writer: Schema, reader: Arc<Parsed> },
+    /// Writer schema equals the reader's: apache-avro's serde reader straight from the bytes,
+    /// after the bounded check of the datum against the schema.
+    Fast {
+        reader: GenericSingleObjectReader,
+        shapes: Shapes,
+    },
+    /// Another version: the bounded check of the datum against the writer schema, then
+    /// apache-avro decodes with the writer schema and resolves to the reader's.
+    Resolve {
+        writer: Schema,
+        shapes: Shapes,
+        reader: Arc<Parsed>,
+    },
 }
 
 impl std::fmt::Debug for ReadPlan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ReadPlan::Compiled(_) => f.write_str("Compiled"),
-            ReadPlan::Fast(_) => f.write_str("Fast"),
+            ReadPlan::Fast { .. } => f.write_str("Fast"),
             ReadPlan::Resolve { writer, .. } => write!(f, "Resolve({})", writer.canonical_form()),
         }
     }
@@ -170,13 +180,17 @@ fn fast_plan(schema: &Schema, what: impl Fn() -> String) -> Result<ReadPlan> {
     if let Some(compiled) = Compiled::new(schema) {
         return Ok(ReadPlan::Compiled(compiled));
     }
+    let shapes = Shapes::new(schema).map_err(|detail| Error::Schema {
+        what: what(),
+        detail,
+    })?;
     GenericSingleObjectReader::builder()
         .schema(schema.clone())
         // No single-object header: the Confluent header was consumed already.
         .header(Vec::new())
         .human_readable(false)
         .build()
-        .map(ReadPlan::Fast)
+        .map(|reader| ReadPlan::Fast { reader, shapes })
         .map_err(|e| Error::Schema {
             what: what(),
             detail: e.to_string(),
@@ -195,6 +209,15 @@ fn decode_datum<T: DeserializeOwned>(
         schema_id: id,
         detail: e.to_string(),
     };
+    let bounded = |shapes: &Shapes| {
+        // apache-avro allocates what a length declares before reading the bytes: every
+        // length is checked against the bytes left first (see `prescan`).
+        shapes.check(&mut &datum[..]).map_err(|detail| Error::Avro {
+            at: at(),
+            schema_id: id,
+            detail: format!("{detail} (checked against the writer schema)"),
+        })
+    };
     let mut rest = datum;
     let value = match plan {
         ReadPlan::Compiled(c) => {
@@ -204,8 +227,16 @@ fn decode_datum<T: DeserializeOwned>(
                 detail: e.0,
             })?
         }
-        ReadPlan::Fast(reader) => reader.read_deser::<T>(&mut rest).map_err(avro)?,
-        ReadPlan::Resolve { writer, reader } => {
+        ReadPlan::Fast { reader, shapes } => {
+            bounded(shapes)?;
+            reader.read_deser::<T>(&mut rest).map_err(avro)?
+        }
+        ReadPlan::Resolve {
+            writer,
+            shapes,
+            reader,
+        } => {
+            bounded(shapes)?;
             let decoder = GenericDatumReader::builder(writer)
                 .reader_schema(&reader.schema)
                 .human_readable(false)
@@ -543,6 +574,10 @@ impl<T: Serialize + DeserializeOwned> AvroCodec<T> {
             Arc::clone(&self.fast)
         } else {
             Arc::new(ReadPlan::Resolve {
+                shapes: Shapes::new(&writer.schema).map_err(|detail| Error::Schema {
+                    what: format!("id {id}"),
+                    detail,
+                })?,
                 writer: writer.schema,
                 reader: Arc::clone(&self.reader),
             })
@@ -655,7 +690,15 @@ mod tests {
         let r = reader();
         let fast = fast_plan(&r.schema, || "t".into()).unwrap();
         let writer = Schema::parse_str(&old_writer()).unwrap();
-        (fast, ReadPlan::Resolve { writer, reader: r })
+        let shapes = Shapes::new(&writer).unwrap();
+        (
+            fast,
+            ReadPlan::Resolve {
+                writer,
+                shapes,
+                reader: r,
+            },
+        )
     }
 
     #[test]
@@ -737,14 +780,15 @@ mod tests {
     #[test]
     fn apache_avro_fast_reader_agrees_where_not_compiled() {
         let r = reader();
-        let apache = ReadPlan::Fast(
-            GenericSingleObjectReader::builder()
+        let apache = ReadPlan::Fast {
+            reader: GenericSingleObjectReader::builder()
                 .schema(r.schema.clone())
                 .header(Vec::new())
                 .human_readable(false)
                 .build()
                 .unwrap(),
-        );
+            shapes: Shapes::new(&r.schema).unwrap(),
+        };
         let bytes = datum(&order(3));
         assert_eq!(
             decode_datum::<OrderEvent>(&apache, 1, &bytes, &here).unwrap(),

@@ -7,6 +7,7 @@ mod fastread;
 mod fastwrite;
 pub mod json;
 mod plain;
+mod prescan;
 pub mod registry;
 #[cfg(test)]
 mod testutil;

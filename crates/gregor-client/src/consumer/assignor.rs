@@ -9,7 +9,7 @@
 //!     partitions by topic, user_data (none)
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
@@ -322,16 +322,21 @@ pub(crate) fn decode_subscription(data: &Bytes) -> Result<Subscription, String> 
     {
         generation = i32::from_be_bytes([ud[0], ud[1], ud[2], ud[3]]);
     }
+    // Owned partitions are a set (Java writes its assigned set): a partition a member lists
+    // twice is one claim. Kept twice, it would conflict with itself in the cooperative-sticky
+    // assignor, which drops claims of equal generation, and the member would lose it.
+    let mut seen: HashSet<(&str, i32)> = HashSet::new();
+    let mut owned: Vec<TopicPartition> = Vec::new();
+    for tp in &m.owned_partitions {
+        for &p in &tp.partitions {
+            if seen.insert((tp.topic.0.as_str(), p)) {
+                owned.push((tp.topic.0.to_string(), p));
+            }
+        }
+    }
     Ok(Subscription {
         topics: m.topics.iter().map(|t| t.to_string()).collect(),
-        owned: m
-            .owned_partitions
-            .iter()
-            .flat_map(|tp| {
-                let t = tp.topic.0.to_string();
-                tp.partitions.iter().map(move |p| (t.clone(), *p))
-            })
-            .collect(),
+        owned,
         generation,
         user_data: m.user_data,
     })
@@ -543,12 +548,98 @@ mod tests {
         assert_eq!(s.generation, -1);
     }
 
+    /// fuzz/findings/assignment/duplicate-owned-partition.bin: a subscription listing an owned
+    /// partition twice. It is one claim: the member keeps the partition.
+    #[test]
+    fn an_owned_partition_listed_twice_is_one_claim() {
+        let finding = Bytes::from_static(include_bytes!(
+            "../../../../fuzz/findings/assignment/duplicate-owned-partition.bin"
+        ));
+        let s = decode_subscription(&finding).unwrap();
+        let unique: BTreeSet<&TopicPartition> = s.owned.iter().collect();
+        assert_eq!(unique.len(), s.owned.len(), "{:?}", s.owned);
+        assert!(!s.owned.is_empty());
+
+        let sub = ConsumerProtocolSubscription::default()
+            .with_topics(vec![StrBytes::from_static_str("t")])
+            .with_owned_partitions(vec![
+                consumer_protocol_subscription::TopicPartition::default()
+                    .with_topic(TopicName(StrBytes::from_static_str("t")))
+                    .with_partitions(vec![1, 0, 1]),
+                consumer_protocol_subscription::TopicPartition::default()
+                    .with_topic(TopicName(StrBytes::from_static_str("t")))
+                    .with_partitions(vec![0]),
+            ])
+            .with_generation_id(7);
+        let a = decode_subscription(&encode(&sub)).unwrap();
+        assert_eq!(a.owned, vec![("t".into(), 1), ("t".into(), 0)]);
+        // The member that listed them twice keeps both; the newcomer waits for nothing.
+        let b = member("b", &["t"], &[], 7);
+        let a = Member {
+            id: "a".into(),
+            instance_id: None,
+            subscription: a,
+        };
+        let out = assign("cooperative-sticky", &[a, b], &parts(&[("t", 4)]));
+        assert_eq!(ids(&out, "a"), vec![0, 1]);
+        assert_eq!(ids(&out, "b"), vec![2, 3]);
+    }
+
+    fn owned_lists() -> impl Strategy<Value = Vec<(Vec<(u8, i32)>, i32)>> {
+        proptest::collection::vec(
+            (
+                proptest::collection::vec((0u8..3, -1i32..6), 0..10),
+                -1i32..3,
+            ),
+            1..5,
+        )
+    }
+
     proptest! {
+        /// Whatever members claim (duplicates, conflicts, partitions that do not exist, topics
+        /// they do not subscribe to), no partition goes to two members, and the cooperative
+        /// assignor never hands a partition to one member while another still owns it.
+        #[test]
+        fn no_partition_goes_to_two_members(lists in owned_lists(), name in prop::sample::select(vec!["range", "roundrobin", "cooperative-sticky"])) {
+            let topics = ["t0", "t1", "t2"];
+            let ms: Vec<Member> = lists
+                .iter()
+                .enumerate()
+                .map(|(i, (owned, generation))| {
+                    let sub = Subscription {
+                        topics: topics[..1 + i % 3].iter().map(|t| (*t).to_owned()).collect(),
+                        owned: owned.iter().map(|&(t, p)| (topics[t as usize].to_owned(), p)).collect(),
+                        generation: *generation,
+                        user_data: None,
+                    };
+                    // Straight in, duplicates included: the assignor copes without the decoder.
+                    Member { id: format!("m{i}"), instance_id: None, subscription: sub }
+                })
+                .collect();
+            let a = assign(name, &ms, &parts(&[("t0", 4), ("t1", 3), ("t2", 2)]));
+            let mut seen = BTreeSet::new();
+            for (id, list) in &a {
+                let m = ms.iter().find(|m| &m.id == id).unwrap();
+                for tp in list {
+                    prop_assert!(seen.insert(tp.clone()), "{:?} twice in {:?}", tp, a);
+                    prop_assert!(subscribes(m, &tp.0));
+                    if name == "cooperative-sticky" {
+                        prop_assert!(ms.iter().all(|o| &o.id == id || !o.subscription.owned.contains(tp)));
+                    }
+                }
+            }
+        }
+
         #[test]
         fn member_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let b = Bytes::from(bytes);
-            let _ = decode_subscription(&b);
-            let _ = decode_assignment(&b);
+            if let Ok(s) = decode_subscription(&b) {
+                let unique: BTreeSet<&TopicPartition> = s.owned.iter().collect();
+                prop_assert_eq!(unique.len(), s.owned.len());
+            }
+            if let Ok(a) = decode_assignment(&b) {
+                prop_assert!(a.windows(2).all(|w| w[0] < w[1]));
+            }
         }
 
         /// Every assignor hands out each partition to exactly one subscribed member, and

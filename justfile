@@ -51,13 +51,14 @@ lint:
 chaos:
     GREGOR_CHAOS=full cargo test -p gregor --test chaos
 
-# Fuzz every decoder for 10 minutes each (fuzz/: its own workspace; see docs/fuzzing.md).
+# Fuzz every decoder for 10 minutes each (fuzz/: its own workspace; see docs/fuzzing.md),
+# then shrink the corpus to one input per outcome.
 fuzz:
-    cd fuzz && nice -n 10 cargo run --release -- all --minutes 10
+    cd fuzz && { nice -n 10 cargo run --release -- all --minutes 10; s=$?; cargo run --release -- cmin all && exit $s; }
 
-# Replay the fuzz corpus, then fuzz each target for 10 seconds.
+# Replay the fuzz corpus, then fuzz each target for 10 seconds (fixed seed, corpus unchanged).
 fuzz-smoke:
-    cd fuzz && cargo run --release -- all --seconds 10
+    cd fuzz && cargo run --release -- all --seconds 10 --seed 1 --no-save
 
 # Type-check the Grafana dashboard against Grafana's own schema (@grafana/schema of the pinned
 # grafana/grafana image). Needs Node and npm.

@@ -11,7 +11,21 @@ use crate::rng::Rng;
 /// A short string: ASCII mostly, sometimes multi-byte UTF-8 or empty.
 pub fn text(rng: &mut Rng) -> String {
     const ALPHABET: &[&str] = &[
-        "a", "b", "o", "-", "1", "9", ".", "_", " ", "é", "日", "\u{1f600}", "\"", "\\", "\u{0}",
+        "a",
+        "b",
+        "o",
+        "-",
+        "1",
+        "9",
+        ".",
+        "_",
+        " ",
+        "é",
+        "日",
+        "\u{1f600}",
+        "\"",
+        "\\",
+        "\u{0}",
     ];
     let n = rng.len(24);
     (0..n).map(|_| *rng.pick(ALPHABET)).collect()
@@ -22,8 +36,8 @@ pub fn time(rng: &mut Rng) -> DateTime<Utc> {
     let micros = match rng.below(4) {
         0 => 0,
         1 => 1_767_322_245_678_901,
-        2 => rng.next() as i64 % 253_402_300_799_000_000,
-        _ => -(rng.next() as i64 % 62_135_596_800_000_000),
+        2 => rng.next_u64() as i64 % 253_402_300_799_000_000,
+        _ => -(rng.next_u64() as i64 % 62_135_596_800_000_000),
     };
     DateTime::from_timestamp_micros(micros).unwrap_or_default()
 }
@@ -34,7 +48,7 @@ pub fn money(rng: &mut Rng) -> Money {
         0 => 0,
         1 => gregor_event::MAX_CENTS,
         2 => -gregor_event::MAX_CENTS,
-        _ => rng.next() as i64 % gregor_event::MAX_CENTS,
+        _ => rng.next_u64() as i64 % gregor_event::MAX_CENTS,
     };
     Money::from_cents(cents).unwrap_or(Money::ZERO)
 }
@@ -50,7 +64,7 @@ pub fn order(rng: &mut Rng) -> OrderEvent {
         items: (0..n)
             .map(|_| Item {
                 product_id: text(rng),
-                quantity: rng.next() as u32 >> rng.below(32),
+                quantity: rng.next_u64() as u32 >> rng.below(32),
                 price: money(rng),
             })
             .collect(),
@@ -228,12 +242,8 @@ pub fn batch(
 pub fn fix_crcs(data: &mut [u8]) {
     let mut pos = 0usize;
     while data.len().saturating_sub(pos) >= 61 {
-        let len = i32::from_be_bytes([
-            data[pos + 8],
-            data[pos + 9],
-            data[pos + 10],
-            data[pos + 11],
-        ]);
+        let len =
+            i32::from_be_bytes([data[pos + 8], data[pos + 9], data[pos + 10], data[pos + 11]]);
         let Ok(len) = usize::try_from(len) else {
             return;
         };

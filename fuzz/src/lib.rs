@@ -13,6 +13,7 @@ pub mod targets;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use peakmem_alloc::{INSTRUMENTED_SYSTEM, PeakMemAlloc, PeakMemAllocTrait};
 
@@ -20,6 +21,27 @@ use targets::Target;
 
 #[global_allocator]
 static GLOBAL: &PeakMemAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
+
+/// The largest heap peak of a reference decoder (see [`unmeasured`]) since the last
+/// [`take_reference_peak`].
+static REFERENCE_PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs `f` (a reference decoder, not gregor's code) outside the input's heap measurement:
+/// its own peak goes to a separate record ([`take_reference_peak`]), and the input's
+/// measurement starts again after it. Call it before gregor's code runs on the input, so that
+/// nothing gregor holds is live across the restart.
+pub fn unmeasured<R>(f: impl FnOnce() -> R) -> R {
+    GLOBAL.reset_peak_memory();
+    let r = f();
+    REFERENCE_PEAK.fetch_max(GLOBAL.get_peak_memory(), Ordering::Relaxed);
+    GLOBAL.reset_peak_memory();
+    r
+}
+
+/// The largest heap peak of the reference decoders since the last call, and resets it.
+pub fn take_reference_peak() -> usize {
+    REFERENCE_PEAK.swap(0, Ordering::Relaxed)
+}
 
 /// The last panic's message and location, set by the driver's hook.
 static PANIC: Mutex<Option<String>> = Mutex::new(None);

@@ -5,6 +5,8 @@
 //! cd fuzz && cargo run --release -- all --minutes 10     # every target, one after another
 //! cd fuzz && cargo run --release -- run records --seconds 60
 //! cd fuzz && cargo run --release -- replay records artifacts/records/panic-*.bin
+//! cd fuzz && cargo run --release -- all --seconds 10 --seed 1 --no-save   # the smoke run
+//! cd fuzz && cargo run --release -- cmin all         # shrink corpus/: one input per outcome
 //! cd fuzz && cargo run --release -- seed                 # rewrite the seed inputs of corpus/
 //! ```
 //!
@@ -26,13 +28,15 @@ use std::time::{Duration, Instant};
 
 use gregor_fuzz::rng::{self, Rng};
 use gregor_fuzz::targets::{self, Target};
-use gregor_fuzz::{Verdict, hash, install_panic_hook, run_one};
+use gregor_fuzz::{Verdict, hash, install_panic_hook, run_one, take_reference_peak};
 
 /// Most entries kept in memory per target; the corpus written to disk is smaller.
 const POOL_MAX: usize = 4096;
 /// Most new corpus files one run adds per target, and their largest size.
 const CORPUS_ADD_MAX: usize = 64;
 const CORPUS_FILE_MAX: usize = 16 * 1024;
+/// Most inputs besides the seeds `cmin` keeps per target (the smallest ones).
+const CORPUS_KEEP_MAX: usize = 128;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -45,11 +49,19 @@ fn main() -> ExitCode {
             Ok(true)
         }
         Some("seed") => seed(&root).map(|()| true),
+        Some("cmin") => match args.get(1).map(String::as_str) {
+            Some("all") => targets::all()
+                .iter()
+                .try_for_each(|t| cmin(&root, t.name))
+                .map(|()| true),
+            Some(name) => cmin(&root, name).map(|()| true),
+            None => Err("cmin needs a target name or `all`".into()),
+        },
         Some("all") => {
             let secs = duration_arg(&args[1..]).unwrap_or(600);
             let mut result = Ok(true);
             for t in targets::all() {
-                match supervise(&root, t.name, secs, seed_arg(&args[1..])) {
+                match supervise(&root, t.name, secs, seed_arg(&args[1..]), save(&args[1..])) {
                     Ok(clean) => result = result.map(|c| c && clean),
                     Err(e) => {
                         result = Err(e);
@@ -65,6 +77,7 @@ fn main() -> ExitCode {
                 name,
                 duration_arg(&args[2..]).unwrap_or(60),
                 seed_arg(&args[2..]),
+                save(&args[2..]),
             ),
             None => Err("run needs a target name (see `list`)".into()),
         },
@@ -74,6 +87,7 @@ fn main() -> ExitCode {
                 name,
                 duration_arg(&args[2..]).unwrap_or(60),
                 seed_arg(&args[2..]).unwrap_or(1),
+                save(&args[2..]),
             ),
             None => Err("worker needs a target name".into()),
         },
@@ -83,8 +97,11 @@ fn main() -> ExitCode {
         },
         _ => {
             println!(
-                "usage: gregor-fuzz list | seed | all [--minutes N | --seconds N] [--seed N]\n\
-                 \x20      | run TARGET [--minutes N | --seconds N] [--seed N] | replay TARGET FILE..."
+                "usage: gregor-fuzz list | seed | cmin TARGET|all\n\
+                 \x20      | all [--minutes N | --seconds N] [--seed N] [--no-save]\n\
+                 \x20      | run TARGET [--minutes N | --seconds N] [--seed N] [--no-save]\n\
+                 \x20      | replay TARGET FILE...\n\
+                 --no-save: add nothing to corpus/ (findings still go to artifacts/)"
             );
             Ok(true)
         }
@@ -113,6 +130,11 @@ fn duration_arg(args: &[String]) -> Option<u64> {
     flag(args, "--seconds").or_else(|| flag(args, "--minutes").map(|m| m * 60))
 }
 
+/// False with `--no-save`: the run adds nothing to corpus/ (a smoke or CI run).
+fn save(args: &[String]) -> bool {
+    !args.iter().any(|a| a == "--no-save")
+}
+
 fn seed_arg(args: &[String]) -> Option<u64> {
     flag(args, "--seed")
 }
@@ -122,7 +144,13 @@ fn target(name: &str) -> Result<&'static Target, String> {
 }
 
 /// Runs workers for `name` until `secs` have passed, restarting after a crash; true if clean.
-fn supervise(root: &Path, name: &str, secs: u64, seed: Option<u64>) -> Result<bool, String> {
+fn supervise(
+    root: &Path,
+    name: &str,
+    secs: u64,
+    seed: Option<u64>,
+    save: bool,
+) -> Result<bool, String> {
     target(name)?;
     let artifacts = root.join("artifacts").join(name);
     fs::create_dir_all(&artifacts).map_err(|e| format!("{}: {e}", artifacts.display()))?;
@@ -142,6 +170,7 @@ fn supervise(root: &Path, name: &str, secs: u64, seed: Option<u64>) -> Result<bo
         let status = Command::new(&exe)
             .args(["worker", name, "--seconds", &left.to_string()])
             .args(["--seed", &seed.to_string()])
+            .args(if save { &[][..] } else { &["--no-save"][..] })
             .status()
             .map_err(|e| format!("starting the worker: {e}"))?;
         match status.code() {
@@ -184,7 +213,7 @@ fn load_corpus(dir: &Path) -> Vec<Vec<u8>> {
 }
 
 /// The fuzzing loop of one target, in the child process.
-fn worker(root: &Path, name: &str, secs: u64, seed: u64) -> Result<bool, String> {
+fn worker(root: &Path, name: &str, secs: u64, seed: u64, save: bool) -> Result<bool, String> {
     let t = target(name)?;
     install_panic_hook();
     let artifacts = root.join("artifacts").join(name);
@@ -202,6 +231,7 @@ fn worker(root: &Path, name: &str, secs: u64, seed: u64) -> Result<bool, String>
     let (mut execs, mut panics, mut allocs, mut invariants) = (0u64, 0u64, 0u64, 0u64);
     let mut reported: HashSet<String> = HashSet::new();
     let mut max_peak = 0usize;
+    take_reference_peak();
     let start = Instant::now();
     let deadline = start + Duration::from_secs(secs);
     let mut next_report = start + Duration::from_secs(60);
@@ -265,7 +295,11 @@ fn worker(root: &Path, name: &str, secs: u64, seed: u64) -> Result<bool, String>
             }
             Verdict::Invariant(what) => {
                 invariants += 1;
-                let key: String = what.chars().filter(|c| !c.is_ascii_digit()).take(80).collect();
+                let key: String = what
+                    .chars()
+                    .filter(|c| !c.is_ascii_digit())
+                    .take(80)
+                    .collect();
                 if reported.insert(key) {
                     eprintln!("[{name}] INVARIANT: {what}");
                     keep(&artifacts, "invariant", &input, &what);
@@ -298,7 +332,7 @@ fn worker(root: &Path, name: &str, secs: u64, seed: u64) -> Result<bool, String>
     }
     let elapsed = start.elapsed().as_secs_f64();
     // New inputs join the corpus (small ones, a bounded number per run).
-    if !added.is_empty() {
+    if save && !added.is_empty() {
         fs::create_dir_all(&corpus_dir).map_err(|e| e.to_string())?;
         for input in &added {
             let _ = fs::write(corpus_dir.join(format!("{:016x}", hash(input))), input);
@@ -307,10 +341,11 @@ fn worker(root: &Path, name: &str, secs: u64, seed: u64) -> Result<bool, String>
     let line = format!(
         "target={name} seconds={elapsed:.0} execs={execs} execs_per_s={:.0} outcomes={} \
          corpus_in={corpus_start} corpus_added={} panics={panics} alloc_over_bound={allocs} \
-         invariants={invariants} max_heap_peak={max_peak} seed={seed}",
+         invariants={invariants} max_heap_peak={max_peak} reference_heap_peak={} seed={seed}",
         execs as f64 / elapsed.max(1e-9),
         seen.len(),
         added.len(),
+        take_reference_peak(),
     );
     println!("SUMMARY {line}");
     if let Ok(mut log) = fs::OpenOptions::new()
@@ -360,9 +395,64 @@ fn replay(name: &str, paths: &[String]) -> Result<bool, String> {
                 format!("ALLOCATION peak {peak} > bound {bound}")
             }
         };
-        println!("{}: {} bytes, heap peak {peak}: {what}", f.display(), input.len());
+        println!(
+            "{}: {} bytes, heap peak {peak} (reference decoder {}): {what}",
+            f.display(),
+            input.len(),
+            take_reference_peak()
+        );
     }
     Ok(clean)
+}
+
+/// Shrinks `corpus/<name>/`: replays every input and keeps, for each outcome, the smallest
+/// input that produces it, then at most [`CORPUS_KEEP_MAX`] of those (the smallest), and
+/// every `seed-*` file; the others are deleted. An input that fails (a finding) is left alone
+/// and reported.
+fn cmin(root: &Path, name: &str) -> Result<(), String> {
+    let t = target(name)?;
+    install_panic_hook();
+    let dir = root.join("corpus").join(name);
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    // Outcome -> (length, file) of the smallest input with it.
+    let mut best: std::collections::HashMap<u64, (usize, PathBuf)> = Default::default();
+    let mut remove = Vec::new();
+    let before = files.len();
+    for f in files {
+        let input = fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let seed = f
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("seed-"));
+        match run_one(t, &input).0 {
+            Verdict::Ok(sig) if !seed => match best.get(&sig) {
+                Some((len, _)) if *len <= input.len() => remove.push(f),
+                _ => {
+                    if let Some((_, old)) = best.insert(sig, (input.len(), f)) {
+                        remove.push(old);
+                    }
+                }
+            },
+            Verdict::Ok(_) => {}
+            other => eprintln!("[{name}] {}: {other:?} (kept)", f.display()),
+        }
+    }
+    // Without coverage, outcomes are many: past the cap, the largest inputs go.
+    let mut kept: Vec<(usize, PathBuf)> = best.into_values().collect();
+    kept.sort();
+    remove.extend(kept.into_iter().skip(CORPUS_KEEP_MAX).map(|(_, f)| f));
+    for f in &remove {
+        fs::remove_file(f).map_err(|e| format!("{}: {e}", f.display()))?;
+    }
+    println!(
+        "{name:<12} corpus {before} -> {} files",
+        before - remove.len()
+    );
+    Ok(())
 }
 
 /// Writes each target's seed inputs to `corpus/<target>/seed-NN` (replacing older seeds).

@@ -39,7 +39,7 @@ impl Rng {
     }
 
     /// The next 64 random bits.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -53,7 +53,7 @@ impl Rng {
         if n == 0 {
             0
         } else {
-            (self.next() % n as u64) as usize
+            (self.next_u64() % n as u64) as usize
         }
     }
 
@@ -73,7 +73,7 @@ impl Rng {
 
     /// `n` random bytes.
     pub fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
+        (0..n).map(|_| self.next_u64() as u8).collect()
     }
 
     /// An interesting or random integer.
@@ -81,7 +81,7 @@ impl Rng {
         if self.one_in(2) {
             INTERESTING[self.below(INTERESTING.len())]
         } else {
-            self.next() as i64 >> self.below(64)
+            self.next_u64() as i64 >> self.below(64)
         }
     }
 
@@ -105,7 +105,7 @@ pub fn mutate(rng: &mut Rng, data: &mut Vec<u8>, other: &[u8], max_len: usize) {
             // Set a random byte.
             1 if !data.is_empty() => {
                 let i = rng.below(data.len());
-                data[i] = rng.next() as u8;
+                data[i] = rng.next_u64() as u8;
             }
             // Overwrite with an interesting integer, big-endian (Kafka) or little, 1..8 bytes.
             2 | 3 if !data.is_empty() => {

@@ -148,7 +148,9 @@ fn old_order_schema() -> String {
     let mut v: serde_json::Value =
         serde_json::from_str(gregor_event::avro::ORDER_EVENT).unwrap_or_default();
     if let Some(fields) = v["fields"].as_array_mut() {
-        fields.push(serde_json::json!({"name": "coupon", "type": ["null", "string"], "default": null}));
+        fields.push(
+            serde_json::json!({"name": "coupon", "type": ["null", "string"], "default": null}),
+        );
     }
     v.to_string()
 }
@@ -174,7 +176,11 @@ fn not_found(what: &str) -> RegistryError {
 
 impl RegistryClient for Schemas {
     fn schema_by_id(&self, id: u32) -> BoxFuture<'_, Result<String, RegistryError>> {
-        let found = self.0.iter().find(|(i, _)| *i == id).map(|(_, s)| s.clone());
+        let found = self
+            .0
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, s)| s.clone());
         Box::pin(async move { found.ok_or_else(|| not_found("id")) })
     }
 
@@ -284,47 +290,36 @@ fn avro_run(input: &[u8]) -> Result<u64, String> {
     let a = avro();
     let ctx = Context::new("orders").at(0, 7);
     let framing = gregor_codec::wire::parse(input, || ctx.location()).map(|(id, _)| id);
+    // The reference first, outside the heap measurement: apache-avro's serde reader allocates
+    // what a datum declares (up to its 16 MiB limit), and that is not gregor's decode path.
+    let reference = match (&framing, input.get(5..)) {
+        (Ok(1), Some(datum)) => crate::unmeasured(|| reference_read(a, datum)),
+        _ => None,
+    };
     let order = ready(a.orders.decode(&ctx, input)).ok_or("order decode waited")?;
     let event = ready(a.events.decode(&ctx, input)).ok_or("event decode waited")?;
-    if let (Ok(1), Some(datum)) = (&framing, input.get(5..)) {
+    if let Some(reference) = &reference {
         // The compiled reader must agree with apache-avro's on every datum of id 1.
-        let mut rest = datum;
-        // A panic inside apache-avro is not gregor's (gregor never calls it for this schema):
-        // silenced, so that neither the driver nor libFuzzer's abort-on-panic hook sees it.
-        let hook = std::panic::take_hook();
-        std::panic::set_hook(Box::new(|_| {}));
-        let reference = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            a.reference
-                .read_deser::<OrderEvent>(&mut rest)
-                .map_err(|e| e.to_string())
-                .and_then(|o| {
-                    if rest.is_empty() {
-                        Ok(o)
-                    } else {
-                        Err("trailing bytes".into())
-                    }
-                })
-        }));
-        std::panic::set_hook(hook);
-        if let Ok(reference) = reference {
-            match (&order, &reference) {
-                (Ok(ours), Ok(theirs)) if ours != theirs => {
-                    return Err(format!(
-                        "compiled reader and apache-avro disagree: {ours:?} vs {theirs:?}"
-                    ));
-                }
-                (Ok(ours), Err(e)) => {
-                    return Err(format!(
-                        "compiled reader accepts what apache-avro refuses ({e}): {ours:?}"
-                    ));
-                }
-                (Err(e), Ok(theirs)) => {
-                    return Err(format!(
-                        "compiled reader refuses ({e}) what apache-avro reads: {theirs:?}"
-                    ));
-                }
-                _ => {}
+        match (&order, reference) {
+            (Ok(ours), Ok(theirs)) if ours != theirs => {
+                return Err(format!(
+                    "compiled reader and apache-avro disagree: {ours:?} vs {theirs:?}"
+                ));
             }
+            (Ok(ours), Err(e)) => {
+                return Err(format!(
+                    "compiled reader accepts what apache-avro refuses ({e}): {ours:?}"
+                ));
+            }
+            // Stricter on purpose: apache-avro drops the bits of a 10-byte varint that do not
+            // fit in 64 bits; gregor refuses the datum (findings/avro/varint-overflow-*.bin).
+            (Err(e), Ok(_)) if e.to_string().contains("varint overflows 64 bits") => {}
+            (Err(e), Ok(theirs)) => {
+                return Err(format!(
+                    "compiled reader refuses ({e}) what apache-avro reads: {theirs:?}"
+                ));
+            }
+            _ => {}
         }
     }
     if let Ok(o) = &order {
@@ -342,6 +337,29 @@ fn avro_run(input: &[u8]) -> Result<u64, String> {
         order.map(|o| o.items.len().min(3)).map_err(|e| kind(&e)),
         event.map(|e| e.metadata.len().min(3)).map_err(|e| kind(&e)),
     )))
+}
+
+/// apache-avro's reading of an id-1 datum, or None if it panicked (a panic inside apache-avro is
+/// not gregor's: gregor never calls it for this schema, so it is silenced, and neither the
+/// driver nor libFuzzer's abort-on-panic hook sees it).
+fn reference_read(a: &Avro, datum: &[u8]) -> Option<Result<OrderEvent, String>> {
+    let mut rest = datum;
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let reference = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        a.reference
+            .read_deser::<OrderEvent>(&mut rest)
+            .map_err(|e| e.to_string())
+            .and_then(|o| {
+                if rest.is_empty() {
+                    Ok(o)
+                } else {
+                    Err("trailing bytes".into())
+                }
+            })
+    }));
+    std::panic::set_hook(hook);
+    reference.ok()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -386,12 +404,9 @@ fn json_generate(rng: &mut Rng) -> Vec<u8> {
 fn json_run(input: &[u8]) -> Result<u64, String> {
     let ctx = Context::new("orders").at(0, 7);
     let plain = JsonCodec::new().decode::<OrderEvent>(&ctx, input);
-    let envelope = ready(EnvelopeCodec::<OrderEvent>::new("fuzz").deserialize(
-        &ctx,
-        &Headers::new(),
-        input,
-    ))
-    .ok_or("envelope decode waited")?;
+    let envelope =
+        ready(EnvelopeCodec::<OrderEvent>::new("fuzz").deserialize(&ctx, &Headers::new(), input))
+            .ok_or("envelope decode waited")?;
     let event = Event::from_json(input);
     let generic = JsonCodec::new().decode::<Event>(&ctx, input);
     if let Ok(e) = &event {
@@ -510,8 +525,8 @@ fn e_headers(rng: &mut Rng) -> Headers {
             0 => gregor_event::time::to_rfc3339(&generate::time(rng)),
             1 => format!(
                 "00-{:032x}-{:016x}-{:02x}",
-                rng.next() as u128 * rng.next() as u128,
-                rng.next(),
+                rng.next_u64() as u128 * rng.next_u64() as u128,
+                rng.next_u64(),
                 rng.below(256)
             ),
             2 => rng.int().to_string(),
@@ -533,7 +548,10 @@ fn headers_run(input: &[u8]) -> Result<u64, String> {
     let (h, value) = parse_headers(input);
     let version = h.version().map_err(|e| kind(&e));
     let timestamp = h.timestamp().map(|t| t.is_some()).map_err(|e| kind(&e));
-    let trace = h.traceparent().map(|t| t.map(|t| t.sampled())).map_err(|e| kind(&e));
+    let trace = h
+        .traceparent()
+        .map(|t| t.map(|t| t.sampled()))
+        .map_err(|e| kind(&e));
     let _ = h.event_type();
     let mut parsed = 0u32;
     for x in h.iter() {
@@ -553,7 +571,9 @@ fn headers_run(input: &[u8]) -> Result<u64, String> {
         let again = gregor_event::cloudevents::from_binary(&h2, Some(&v2))
             .map_err(|x| format!("a CloudEvent written does not read back: {x}: {e:?}"))?;
         if &again != e {
-            return Err(format!("CloudEvent round trip changed it: {e:?} -> {again:?}"));
+            return Err(format!(
+                "CloudEvent round trip changed it: {e:?} -> {again:?}"
+            ));
         }
     }
     Ok(sig((
@@ -634,9 +654,18 @@ fn records_seeds() -> Vec<Vec<u8>> {
     let mut seeds = seeds_from(records_generate, 24);
     // Every codec once with plain records, read_committed with an aborted transaction.
     for codec in 0..5 {
-        let recs: Vec<generate::Rec> = (0..4).map(|i| generate::record(&mut Rng::new(i), i as i64)).collect();
+        let recs: Vec<generate::Rec> = (0..4)
+            .map(|i| generate::record(&mut Rng::new(i), i as i64))
+            .collect();
         let mut s = vec![0b011, 1, 1, 0];
-        s.extend(generate::batch(0, &recs, codec, Some((1, false)), false, false));
+        s.extend(generate::batch(
+            0,
+            &recs,
+            codec,
+            Some((1, false)),
+            false,
+            false,
+        ));
         s.extend(generate::control(4, 1, false));
         seeds.push(s);
     }
@@ -663,7 +692,9 @@ fn records_seeds() -> Vec<Vec<u8>> {
 // ---------------------------------------------------------------------------------------
 // responses
 
-fn encode_response<M: kafka_protocol::protocol::Encodable + kafka_protocol::protocol::HeaderVersion>(
+fn encode_response<
+    M: kafka_protocol::protocol::Encodable + kafka_protocol::protocol::HeaderVersion,
+>(
     message: &M,
     version: i16,
 ) -> Vec<u8> {
@@ -698,7 +729,8 @@ fn responses_generate(rng: &mut Rng) -> Vec<u8> {
             let v = *rng.pick(&[7i16, 8, 9]);
             let members = (0..rng.len(4))
                 .map(|_| {
-                    let topics: Vec<String> = (0..rng.len(3)).map(|_| generate::text(rng)).collect();
+                    let topics: Vec<String> =
+                        (0..rng.len(3)).map(|_| generate::text(rng)).collect();
                     join_group_response::JoinGroupResponseMember::default()
                         .with_member_id(str_bytes(rng))
                         .with_group_instance_id(rng.one_in(2).then(|| str_bytes(rng)))
@@ -743,9 +775,11 @@ fn responses_generate(rng: &mut Rng) -> Vec<u8> {
                                         .with_partition_index(p as i32)
                                         .with_high_watermark(rng.int())
                                         .with_aborted_transactions(rng.one_in(2).then(|| {
-                                            vec![fetch_response::AbortedTransaction::default()
-                                                .with_producer_id(ProducerId(1))
-                                                .with_first_offset(0)]
+                                            vec![
+                                                fetch_response::AbortedTransaction::default()
+                                                    .with_producer_id(ProducerId(1))
+                                                    .with_first_offset(0),
+                                            ]
                                         }))
                                         .with_records(Some(generate::records_bytes(rng, 0).into()))
                                 })
@@ -971,7 +1005,11 @@ fn assignment_generate(rng: &mut Rng) -> Vec<u8> {
                 } else {
                     rng.pick(&topics).clone()
                 },
-                if rng.one_in(8) { rng.int() as i32 } else { rng.below(12) as i32 },
+                if rng.one_in(8) {
+                    rng.int() as i32
+                } else {
+                    rng.below(12) as i32
+                },
             )
         })
         .collect();
@@ -993,13 +1031,20 @@ fn assignment_run(input: &[u8]) -> Result<u64, String> {
     let sub = gregor_client::fuzzing::decode_subscription(input);
     let asg = gregor_client::fuzzing::decode_assignment(input);
     if let Ok((topics, owned, generation, _)) = &sub {
-        let bytes = gregor_client::fuzzing::encode_subscription("range", topics, owned, *generation);
+        let bytes =
+            gregor_client::fuzzing::encode_subscription("range", topics, owned, *generation);
         let (t2, mut o2, g2, _) = gregor_client::fuzzing::decode_subscription(&bytes)
             .map_err(|e| format!("a subscription read does not read back: {e}"))?;
+        // Owned partitions are a set: decoding keeps one of a partition listed twice
+        // (findings/assignment/duplicate-owned-partition.bin).
         let mut o1 = owned.clone();
-        // Encoding groups owned partitions by topic, which drops a duplicate a member listed.
         o1.sort();
-        o1.dedup();
+        if o1.windows(2).any(|w| w[0] == w[1]) {
+            return Err(format!(
+                "a decoded subscription owns a partition twice: {owned:?}"
+            ));
+        }
+        // Encoding groups owned partitions by topic.
         o2.sort();
         if &t2 != topics || o1 != o2 || g2 != *generation {
             return Err(format!(
@@ -1012,11 +1057,14 @@ fn assignment_run(input: &[u8]) -> Result<u64, String> {
         let again = gregor_client::fuzzing::decode_assignment(&bytes)
             .map_err(|e| format!("an assignment read does not read back: {e}"))?;
         if &again != parts {
-            return Err(format!("assignment round trip changed it: {parts:?} -> {again:?}"));
+            return Err(format!(
+                "assignment round trip changed it: {parts:?} -> {again:?}"
+            ));
         }
     }
     Ok(sig((
-        sub.map(|s| (s.0.len().min(3), s.1.len().min(3), s.2.signum())).map_err(|e| kind(&e)),
+        sub.map(|s| (s.0.len().min(3), s.1.len().min(3), s.2.signum()))
+            .map_err(|e| kind(&e)),
         asg.map(|a| a.len().min(4)).map_err(|e| kind(&e)),
     )))
 }
@@ -1090,7 +1138,8 @@ fn config_run(input: &[u8]) -> Result<u64, String> {
         .collect();
     let flags = input.first().copied().unwrap_or(0);
     let result = if flags & 0x80 != 0 {
-        let path = std::env::temp_dir().join(format!("gregor-fuzz-{}.properties", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("gregor-fuzz-{}.properties", std::process::id()));
         std::fs::write(&path, &input[1..]).map_err(|e| e.to_string())?;
         let r = ClientConfig::new().with_file(&path);
         let _ = std::fs::remove_file(&path);
@@ -1118,7 +1167,10 @@ fn config_run(input: &[u8]) -> Result<u64, String> {
         }
         if flags & 0x40 != 0 {
             let vars = pairs.into_iter().map(|(k, v)| {
-                (format!("KAFKA_{}", k.to_ascii_uppercase().replace('.', "_")), v)
+                (
+                    format!("KAFKA_{}", k.to_ascii_uppercase().replace('.', "_")),
+                    v,
+                )
             });
             ClientConfig::new().with_vars(vars)
         } else {
@@ -1134,7 +1186,9 @@ fn config_run(input: &[u8]) -> Result<u64, String> {
                 let _ = config.get(n);
             }
             let valid = config.validate().map_err(|e| kind(&e));
-            let derived = gregor_client::fuzzing::derive_settings(config).map(|_| ()).map_err(|e| kind(&e));
+            let derived = gregor_client::fuzzing::derive_settings(config)
+                .map(|_| ())
+                .map_err(|e| kind(&e));
             Ok((valid, derived))
         }
         Err(e) => Err(kind(e)),
@@ -1161,7 +1215,11 @@ fn config_generate(rng: &mut Rng) -> Vec<u8> {
     }
     for _ in 0..rng.len(12) {
         let k = rng.below(256) as u8 & 0x7f;
-        let v = if rng.one_in(6) { 0x80 | rng.below(32) as u8 } else { rng.below(128) as u8 };
+        let v = if rng.one_in(6) {
+            0x80 | rng.below(32) as u8
+        } else {
+            rng.below(128) as u8
+        };
         out.push(k);
         out.push(v);
         if v & 0x80 != 0 {

@@ -8,7 +8,15 @@
 //!         heartbeat task (every heartbeat.interval.ms, own connection to the coordinator)
 //!           REBALANCE_IN_PROGRESS ─▶ rejoin flag     UNKNOWN_MEMBER_ID / ILLEGAL_GENERATION ─▶ lost
 //!           FENCED_INSTANCE_ID ─▶ fatal              no poll for max.poll.interval.ms ─▶ LeaveGroup, lost
+//!           coordinator unreachable / moved (even past session.timeout.ms) ─▶ coordinator
+//!             unknown: find it again (backoff) and keep member id, generation and partitions
 //! ```
+//!
+//! Only the coordinator decides that a membership is gone: as in Kafka's Java consumer, a
+//! member that cannot reach it keeps its partitions and keeps fetching, and gives them up when
+//! the (new) coordinator answers UNKNOWN_MEMBER_ID or ILLEGAL_GENERATION. Until a heartbeat has
+//! succeeded within the last `session.timeout.ms` the consumer hands out no record (see
+//! [`Shared::heartbeat_stale`]): the broker may have expired the member meanwhile.
 //!
 //! The coordinator gets its own connection (as the Java client does): a broker answers the
 //! requests of one connection in order, so a heartbeat must not queue behind a long fetch.
@@ -41,6 +49,9 @@ const FIND_COORDINATOR_MAX: i16 = 6;
 const FIND_COORDINATOR_BACKOFF: Duration = Duration::from_millis(100);
 /// How long a coordinator that is not available yet is waited for before the error is returned.
 const FIND_COORDINATOR_PATIENCE: Duration = Duration::from_secs(15);
+/// How long a commit waits for a coordinator that is unreachable or moving (its node was
+/// killed: the controller fences it and another broker loads the group) before failing.
+const COMMIT_PATIENCE: Duration = Duration::from_secs(30);
 const JOIN_GROUP_MAX: i16 = 9;
 const SYNC_GROUP_MAX: i16 = 5;
 const HEARTBEAT_MAX: i16 = 4;
@@ -166,6 +177,9 @@ pub(crate) struct Shared {
     pub(crate) fatal: Mutex<Option<(KafkaCode, String)>>,
     /// When the application last polled (for max.poll.interval.ms).
     pub(crate) last_poll: Mutex<Instant>,
+    /// When the coordinator last confirmed this membership (a successful heartbeat or join).
+    /// `Instant` is monotonic and advances while the process is stopped (SIGSTOP).
+    pub(crate) last_heartbeat: Mutex<Instant>,
     /// Wakes a poll that waits for fetches when any of the above changes.
     pub(crate) notify: Notify,
 }
@@ -178,6 +192,7 @@ impl Shared {
             reset_member: AtomicBool::new(false),
             fatal: Mutex::new(None),
             last_poll: Mutex::new(Instant::now()),
+            last_heartbeat: Mutex::new(Instant::now()),
             notify: Notify::new(),
         }
     }
@@ -191,6 +206,25 @@ impl Shared {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .elapsed()
+    }
+
+    /// The coordinator confirmed the membership just now.
+    pub(crate) fn heartbeat_ok(&self) {
+        *self
+            .last_heartbeat
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    /// Whether the last confirmation of the membership is older than `session_timeout`: the
+    /// broker may have expired this member (coordinator unreachable, or this process stopped),
+    /// so records fetched for it must not be handed out before the membership is confirmed.
+    pub(crate) fn heartbeat_stale(&self, session_timeout: Duration) -> bool {
+        self.last_heartbeat
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .elapsed()
+            > session_timeout
     }
 
     fn set_lost(&self, why: String, reset_member: bool) {
@@ -528,13 +562,35 @@ impl Group {
             instance_id: self.settings.instance_id.clone(),
             generation: self.generation,
             interval: self.settings.heartbeat_interval,
+            backoff: self.settings.backoff.min(self.settings.heartbeat_interval),
             session_timeout: self.settings.session_timeout,
             max_poll_interval: self.settings.rebalance_timeout,
             coordinator: Arc::clone(&self.coordinator),
             shared: Arc::clone(&self.shared),
         };
         self.shared.polled();
+        self.shared.heartbeat_ok();
         self.heartbeat = Some(tokio::spawn(task.run()));
+    }
+
+    /// Asks the coordinator, with one heartbeat, whether this member and generation are still
+    /// in the group (after no confirmation for `session.timeout.ms`). The answer is recorded in
+    /// `shared` as the heartbeat task's would be.
+    pub(crate) async fn confirm(&self) -> Beat {
+        let wait = self
+            .settings
+            .request_timeout
+            .min(self.settings.session_timeout);
+        beat(
+            &self.coordinator,
+            &self.shared,
+            &self.settings.group,
+            &self.member_id,
+            self.settings.instance_id.as_deref(),
+            self.generation,
+            wait,
+        )
+        .await
     }
 
     /// LeaveGroup (dynamic members only: a static member's restart must not rebalance).
@@ -581,6 +637,20 @@ impl Group {
             self.settings.backoff,
         )
         .await
+    }
+}
+
+/// Errors that say nothing about the group, only that its coordinator was not reached or is
+/// not the one asked (the answer to them: find the coordinator again).
+fn coordinator_unknown(e: &Error) -> bool {
+    match e.code() {
+        Some(c) => matches!(
+            c,
+            KafkaCode::NOT_COORDINATOR
+                | KafkaCode::COORDINATOR_NOT_AVAILABLE
+                | KafkaCode::COORDINATOR_LOAD_IN_PROGRESS
+        ),
+        None => matches!(e, Error::Connection { .. } | Error::Timeout { .. }),
     }
 }
 
@@ -671,23 +741,17 @@ pub(crate) async fn commit(
                 })
                 .collect(),
         );
-    // The coordinator moved or is still loading the group (a cluster that has just started,
-    // a broker that failed over): find it again and resend, for a bounded time. The commit
-    // carries this member's generation, so a resend is fenced exactly as the first one was.
+    // The coordinator moved, is still loading the group or cannot be reached (a cluster that
+    // has just started, a broker that was killed or stopped): mark it unknown, find it again
+    // and resend, for a bounded time. The commit carries this member's generation, so a
+    // resend is fenced exactly as the first one was, and resending the same offsets after a
+    // lost answer changes nothing.
     let started = Instant::now();
     let mut backoff = FIND_COORDINATOR_BACKOFF;
     loop {
         match commit_once(coordinator, group, &request).await {
-            Err(e)
-                if matches!(
-                    e.code(),
-                    Some(
-                        KafkaCode::NOT_COORDINATOR
-                            | KafkaCode::COORDINATOR_NOT_AVAILABLE
-                            | KafkaCode::COORDINATOR_LOAD_IN_PROGRESS
-                    )
-                ) && started.elapsed() + backoff < FIND_COORDINATOR_PATIENCE =>
-            {
+            Err(e) if coordinator_unknown(&e) && started.elapsed() + backoff < COMMIT_PATIENCE => {
+                coordinator.invalidate();
                 tracing::debug!(group, error = %e, ?backoff, "commit: coordinator not ready, again");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(1));
@@ -817,6 +881,98 @@ pub(crate) async fn fetch_offsets(
     }
 }
 
+/// What a heartbeat's answer means for the membership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Beat {
+    /// The coordinator knows this member and generation.
+    Confirmed,
+    /// The member is known but a rebalance is under way: the rejoin flag is set.
+    Rebalancing,
+    /// The membership is gone or the consumer must stop: `lost` or `fatal` is set.
+    Ended,
+    /// No answer from a coordinator (unreachable, moved, loading): it is forgotten and found
+    /// again at the next attempt; member id, generation and partitions are kept.
+    Unknown,
+}
+
+/// One Heartbeat round trip, waiting at most `wait` for the answer.
+async fn heartbeat_once(
+    coordinator: &Coordinator,
+    group: &str,
+    member_id: &str,
+    instance_id: Option<&str>,
+    generation: i32,
+    wait: Duration,
+) -> Result<()> {
+    let request = HeartbeatRequest::default()
+        .with_group_id(GroupId(str_bytes(group)))
+        .with_generation_id(generation)
+        .with_member_id(str_bytes(member_id))
+        .with_group_instance_id(instance_id.map(str_bytes));
+    let conn = coordinator.connection().await?;
+    let response = conn.send_timeout(&request, HEARTBEAT_MAX, wait).await?;
+    Error::check(response.error_code, || Context::group(group.to_owned()))
+}
+
+/// Sends one heartbeat and records what it means in `shared` (lost, fatal, rejoin, or the
+/// time of the last confirmation).
+async fn beat(
+    coordinator: &Coordinator,
+    shared: &Shared,
+    group: &str,
+    member_id: &str,
+    instance_id: Option<&str>,
+    generation: i32,
+    wait: Duration,
+) -> Beat {
+    match heartbeat_once(coordinator, group, member_id, instance_id, generation, wait).await {
+        Ok(()) => {
+            shared.heartbeat_ok();
+            Beat::Confirmed
+        }
+        Err(e) => match e.code() {
+            Some(KafkaCode::REBALANCE_IN_PROGRESS) => {
+                // The member is still known: keep the session alive until the application
+                // polls and rejoins.
+                shared.heartbeat_ok();
+                if !shared.rejoin.swap(true, Ordering::AcqRel) {
+                    tracing::info!(group, "rebalance started");
+                    shared.notify.notify_waiters();
+                }
+                Beat::Rebalancing
+            }
+            Some(KafkaCode::UNKNOWN_MEMBER_ID) => {
+                shared.set_lost(e.to_string(), true);
+                Beat::Ended
+            }
+            Some(KafkaCode::ILLEGAL_GENERATION) => {
+                shared.set_lost(e.to_string(), false);
+                Beat::Ended
+            }
+            Some(KafkaCode::FENCED_INSTANCE_ID) => {
+                *shared.fatal.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((KafkaCode::FENCED_INSTANCE_ID, e.to_string()));
+                shared.set_lost(e.to_string(), true);
+                Beat::Ended
+            }
+            Some(code) if code.is_auth() => {
+                *shared.fatal.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((code, e.to_string()));
+                shared.notify.notify_waiters();
+                Beat::Ended
+            }
+            _ => {
+                // Coordinator moved, loading or unreachable: mark it unknown (find it again at
+                // the next attempt). Not a reason to give the partitions up: only the
+                // coordinator can say the membership is gone.
+                coordinator.invalidate();
+                tracing::debug!(group, error = %e, "heartbeat failed: coordinator unknown");
+                Beat::Unknown
+            }
+        },
+    }
+}
+
 /// The background heartbeat of one generation.
 struct Heartbeat {
     group: String,
@@ -824,6 +980,7 @@ struct Heartbeat {
     instance_id: Option<String>,
     generation: i32,
     interval: Duration,
+    backoff: Duration,
     session_timeout: Duration,
     max_poll_interval: Duration,
     coordinator: Arc<Coordinator>,
@@ -832,9 +989,10 @@ struct Heartbeat {
 
 impl Heartbeat {
     async fn run(self) {
-        let mut last_ok = Instant::now();
+        let mut wait = self.interval;
+        let mut warned = false;
         loop {
-            tokio::time::sleep(self.interval).await;
+            tokio::time::sleep(wait).await;
             if self.shared.since_poll() > self.max_poll_interval {
                 tracing::warn!(
                     group = %self.group,
@@ -859,62 +1017,43 @@ impl Heartbeat {
                 );
                 return;
             }
-            match self.beat().await {
-                Ok(()) => last_ok = Instant::now(),
-                Err(e) => match e.code() {
-                    Some(KafkaCode::REBALANCE_IN_PROGRESS) => {
-                        // Keep the session alive until the application polls and rejoins.
-                        last_ok = Instant::now();
-                        if !self.shared.rejoin.swap(true, Ordering::AcqRel) {
-                            tracing::info!(group = %self.group, "rebalance started");
-                            self.shared.notify.notify_waiters();
-                        }
+            let outcome = beat(
+                &self.coordinator,
+                &self.shared,
+                &self.group,
+                &self.member_id,
+                self.instance_id.as_deref(),
+                self.generation,
+                self.session_timeout,
+            )
+            .await;
+            match outcome {
+                Beat::Confirmed | Beat::Rebalancing => {
+                    if warned {
+                        tracing::info!(group = %self.group, "coordinator found again: membership confirmed");
                     }
-                    Some(KafkaCode::UNKNOWN_MEMBER_ID) => {
-                        self.shared.set_lost(e.to_string(), true);
-                        return;
+                    warned = false;
+                    wait = self.interval;
+                }
+                Beat::Ended => return,
+                Beat::Unknown => {
+                    if !warned && self.shared.heartbeat_stale(self.session_timeout) {
+                        warned = true;
+                        tracing::warn!(
+                            group = %self.group,
+                            "no successful heartbeat for session.timeout.ms ({:?}): looking for the \
+                             coordinator; partitions kept until it answers",
+                            self.session_timeout
+                        );
                     }
-                    Some(KafkaCode::ILLEGAL_GENERATION) => {
-                        self.shared.set_lost(e.to_string(), false);
-                        return;
-                    }
-                    Some(KafkaCode::FENCED_INSTANCE_ID) => {
-                        *self.shared.fatal.lock().unwrap_or_else(|p| p.into_inner()) =
-                            Some((KafkaCode::FENCED_INSTANCE_ID, e.to_string()));
-                        self.shared.set_lost(e.to_string(), true);
-                        return;
-                    }
-                    Some(code) if code.is_auth() => {
-                        *self.shared.fatal.lock().unwrap_or_else(|p| p.into_inner()) =
-                            Some((code, e.to_string()));
-                        self.shared.notify.notify_waiters();
-                        return;
-                    }
-                    _ => {
-                        // Coordinator moved or unreachable: find it again next beat.
-                        self.coordinator.invalidate();
-                        tracing::debug!(group = %self.group, error = %e, "heartbeat failed");
-                        if last_ok.elapsed() > self.session_timeout {
-                            self.shared.set_lost(
-                                format!("no successful heartbeat for session.timeout.ms: {e}"),
-                                false,
-                            );
-                            return;
-                        }
-                    }
-                },
+                    // Look for the coordinator again soon (growing backoff up to the interval).
+                    wait = if wait >= self.interval {
+                        self.backoff
+                    } else {
+                        (wait * 2).min(self.interval)
+                    };
+                }
             }
         }
-    }
-
-    async fn beat(&self) -> Result<()> {
-        let request = HeartbeatRequest::default()
-            .with_group_id(GroupId(str_bytes(&self.group)))
-            .with_generation_id(self.generation)
-            .with_member_id(str_bytes(&self.member_id))
-            .with_group_instance_id(self.instance_id.as_deref().map(str_bytes));
-        let conn = self.coordinator.connection().await?;
-        let response = conn.send(&request, HEARTBEAT_MAX).await?;
-        Error::check(response.error_code, || Context::group(self.group.clone()))
     }
 }

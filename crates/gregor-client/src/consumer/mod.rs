@@ -33,7 +33,7 @@ use crate::wire::pool::Brokers;
 
 pub use records::{Header, MAX_DECOMPRESSED, Record, TimestampType};
 
-use group::{Coordinator, Group, Settings as GroupSettings};
+use group::{Beat, Coordinator, Group, Settings as GroupSettings};
 use records::Corrupt;
 
 /// A topic and partition.
@@ -300,6 +300,8 @@ pub struct Consumer {
     fetch: fetch::Settings,
     needs_join: bool,
     next_auto_commit: Instant,
+    /// Earliest time of the next heartbeat sent from `poll` to confirm a stale membership.
+    next_confirm: Instant,
     backoff_until: Option<Instant>,
     /// The partition records were last handed out from (partitions take turns).
     last_served: Option<(String, i32)>,
@@ -373,6 +375,7 @@ impl Consumer {
         };
         Ok(Consumer {
             next_auto_commit: Instant::now() + config.auto_commit_interval(),
+            next_confirm: Instant::now(),
             config: config.clone(),
             brokers,
             admin,
@@ -479,8 +482,11 @@ impl Consumer {
     /// (none if the time ran out). Handles rebalances and auto-commit on the way.
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<Record>> {
         self.polled();
-        if self.ready.is_empty() {
+        if self.ready.is_empty() || !self.may_hand_out() {
             self.fill(Some(Instant::now() + timeout)).await?;
+        }
+        if !self.may_hand_out() {
+            return Ok(Vec::new());
         }
         let n = self.ready.len().min(self.config.max_poll_records());
         Ok(self.ready.drain(..n).collect())
@@ -490,7 +496,9 @@ impl Consumer {
     pub async fn recv(&mut self) -> Result<Record> {
         self.polled();
         loop {
-            if let Some(r) = self.ready.pop_front() {
+            if self.may_hand_out()
+                && let Some(r) = self.ready.pop_front()
+            {
                 return Ok(r);
             }
             self.fill(None).await?;
@@ -519,8 +527,16 @@ impl Consumer {
             self.ensure_membership().await?;
             self.maybe_auto_commit().await;
             self.init_positions().await?;
-            if self.take_buffered()? {
-                return Ok(());
+            match self.confirm_membership().await {
+                Beat::Confirmed => {
+                    if self.take_buffered()? {
+                        return Ok(());
+                    }
+                }
+                // Give the partitions up or rejoin first (next turn of the loop).
+                Beat::Rebalancing | Beat::Ended => continue,
+                // Keep fetching; hand nothing out until the coordinator answers.
+                Beat::Unknown => {}
             }
             self.launch_fetches().await;
             let now = Instant::now();
@@ -561,6 +577,44 @@ impl Consumer {
     }
 
     // ---- group ----
+
+    /// Whether fetched records may be handed out: not while the membership has gone
+    /// unconfirmed for `session.timeout.ms` (the coordinator was unreachable, or this process
+    /// was stopped), since the broker may have expired this member and given its partitions to
+    /// another one; records handed out then would be zombie reads.
+    fn may_hand_out(&self) -> bool {
+        match &self.group {
+            Some(g) if matches!(self.mode, Mode::Subscribed(_)) && g.generation >= 0 => {
+                !g.shared.heartbeat_stale(g.settings.session_timeout)
+            }
+            _ => true,
+        }
+    }
+
+    /// Confirms a stale membership with one heartbeat (at most one attempt per 500 ms) before
+    /// records are handed out. `Confirmed`: records may be handed out. A confirmation that finds
+    /// the membership gone or a rebalance under way sets the group's flags, and the next turn
+    /// of `fill` gives the partitions up (`on_lost`, buffered records dropped) or rejoins; an
+    /// unreachable coordinator keeps the records buffered (fetching goes on) until it answers.
+    async fn confirm_membership(&mut self) -> Beat {
+        if self.may_hand_out() {
+            return Beat::Confirmed;
+        }
+        let Some(group) = &self.group else {
+            return Beat::Confirmed;
+        };
+        let now = Instant::now();
+        if now < self.next_confirm {
+            return Beat::Unknown;
+        }
+        self.next_confirm = now + Duration::from_millis(500);
+        tracing::info!(
+            group = %group.settings.group,
+            generation = group.generation,
+            "membership not confirmed for session.timeout.ms: asking the coordinator before handing out records"
+        );
+        group.confirm().await
+    }
 
     async fn ensure_membership(&mut self) -> Result<()> {
         let Some(group) = &self.group else {

@@ -340,6 +340,23 @@ pub(crate) async fn group_under_fault(cluster: &mut Cluster, size: &Size, fault:
         log.losses(),
         verdict.slowest
     );
+    // Brokers dying, the group coordinator's node among them, is no reason for a member to
+    // give its partitions up: the coordinator that takes over keeps the membership, and a
+    // member that cannot reach one keeps its partitions until one answers.
+    if fault == Fault::LeaderBounce && log.losses() > 0 {
+        row.failures.push(format!(
+            "{name}: the members reported on_lost {} times although only brokers were killed",
+            log.losses()
+        ));
+    }
+    // A member resumed after SIGSTOP confirms its membership before handing out what it had
+    // fetched: no record of a partition it no longer owns may be read.
+    if fault == Fault::ConsumerPause && verdict.zombie_reads > 0 {
+        row.failures.push(format!(
+            "{name}: {} zombie reads: a resumed member handed out records of a generation the group had left",
+            verdict.zombie_reads
+        ));
+    }
     row
 }
 

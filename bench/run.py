@@ -101,7 +101,9 @@ def build_peers():
         log("building the Rust peers (gregor, rust-rdkafka) in release mode")
         target_dir = os.environ.get("CARGO_TARGET_DIR") or os.path.join(TARGET, "cargo")
         env = dict(os.environ, CARGO_TARGET_DIR=target_dir)
-        sh(["cargo", "build", "--release", "--manifest-path", cargo_toml], env=env, capture=False)
+        # Only the peer package: the criterion benches of producer/consumer are not needed here.
+        sh(["cargo", "build", "--release", "-p", "gregor-bench-peer"], env=env,
+           cwd=os.path.join(ROOT, "bench"), capture=False)
         bin_dir = os.path.join(target_dir, "release")
         for name, binary in (("gregor", "gregor-peer"), ("rdkafka", "rdkafka-peer")):
             path = os.path.join(bin_dir, binary)
@@ -202,6 +204,7 @@ def ceiling(bootstrap, env, size, records, compression):
 
 def run_all(quick):
     p = plan(quick)
+    LOADS["start"] = [loadavg(), None]
     bootstrap, env = start_broker()
     results = []  # dicts with workload, client, round, ...
     failures = []
@@ -213,6 +216,7 @@ def run_all(quick):
         for size, records in p["produce"]:
             for comp in p["compression"]:
                 wl = f"produce {records:,} x {size} B, {comp}"
+                note_load(wl)
                 for rnd in range(p["rounds"]):
                     for client in order:
                         topic = f"bench.p.{client}.{size}.{comp}.{rnd}.{int(time.time() * 1000)}"
@@ -224,6 +228,7 @@ def run_all(quick):
                 ceilings[wl] = ceiling(bootstrap, env, size, records, comp)
         size, records = p["consume"]
         wl = f"consume {records:,} x {size} B"
+        note_load(wl)
         topic = f"bench.c.{int(time.time() * 1000)}"
         create_topic(bootstrap, env, topic)
         log(f"filling {topic} for the consume runs")
@@ -240,6 +245,7 @@ def run_all(quick):
                 record(results, failures, wl, client, rnd, res, err)
         rate, secs = p["latency"]
         wl = f"end-to-end latency at {rate:,} rec/s for {secs} s"
+        note_load(wl)
         for rnd in range(p["rounds"] if quick else 1):
             for client in order:
                 topic = f"bench.l.{client}.{rnd}.{int(time.time() * 1000)}"
@@ -255,7 +261,26 @@ def run_all(quick):
         stop_broker(env)
 
 
+def loadavg():
+    """The 1-minute load average, or None where /proc is not there."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+LOADS = {}  # workload -> [load at start, load at end]
+
+
+def note_load(wl, end=False):
+    cur = loadavg()
+    entry = LOADS.setdefault(wl, [cur, cur])
+    if end:
+        entry[1] = cur
+
+
 def record(results, failures, wl, client, rnd, res, err):
+    note_load(wl, end=True)
     if err:
         log(f"  {client} failed: {err}")
         failures.append((wl, client, rnd, err))
@@ -342,9 +367,12 @@ def write_report(results, failures, ceilings, order, quick):
         f"`{'just bench-quick' if quick else 'just bench'}`: one fresh single-node Kafka, every client on it, "
         "interleaved rounds (each client once per round, same order), medians with min-max.",
         "",
-        f"Machine: {m['cpu']}, {m['memory']}, Linux {m['kernel']}. The broker and the client share these "
-        "cores, so wall-clock figures are disturbed by the broker's own work; CPU per record "
-        "(user + sys of the client process, from wait4) is the steadier comparison.",
+        f"Machine: {m['cpu']}, {m['memory']}, Linux {m['kernel']}. **The machine has {os.cpu_count()} cores, shared "
+        "by the broker and the client under test**, so wall-clock figures are disturbed by the broker's own work "
+        "(and by anything else running); CPU per record (user + sys of the client process, from wait4) is the "
+        "steadier comparison.",
+        f"Load average (1 min): {fmt_load(LOADS.get('start', [None])[0])} at the start of the run, "
+        f"{fmt_load(loadavg())} at its end; per workload below.",
         f"Versions: {m['kafka']}, {m['rustc']}, {m['go']}, {m['java']}.",
         "Settings for every client: acks=all, linger 5 ms, batches up to 1 MiB, keyed records "
         "(10,000 keys), idempotence off, 6 partitions.",
@@ -356,6 +384,9 @@ def write_report(results, failures, ceilings, order, quick):
         wl_rows = [r for r in rows if r["workload"] == wl]
         ref = next((r for r in wl_rows if r["client"] == "rdkafka"), None)
         lines.append(f"### {wl}")
+        lines.append("")
+        start_load, end_load = LOADS.get(wl, [None, None])
+        lines.append(f"Load average (1 min): {fmt_load(start_load)} at the start, {fmt_load(end_load)} at the end.")
         lines.append("")
         if wl.startswith("end-to-end"):
             lines.append("| client | p50 ms | p99 ms | p99.9 ms | CPU s | peak RSS MB | runs |")
@@ -382,6 +413,7 @@ def write_report(results, failures, ceilings, order, quick):
                 lines.append("")
                 lines.append(f"Broker ceiling (Kafka's ProducerPerformance, same settings): {ceil:,.0f} records/s.")
         lines.append("")
+    lines += ratios_section(rows, workloads, ceilings)
     if failures:
         lines.append("### Runs that failed")
         lines.append("")
@@ -401,6 +433,76 @@ def write_report(results, failures, ceilings, order, quick):
     with open(os.path.join(TARGET, "results.json"), "w") as f:
         json.dump({"results": results, "failures": failures, "ceilings": ceilings}, f, indent=1)
     log(f"wrote {DOC} and {SVG}")
+
+
+def fmt_load(v):
+    return "n/a" if v is None else f"{v:.2f}"
+
+
+PEERS = (("rdkafka", "librdkafka"), ("kafka-go", "kafka-go"), ("franz-go", "franz-go"), ("java", "Java"))
+
+
+def ratios_section(rows, workloads, ceilings):
+    """gregor against each peer, within this run, and the issue's targets it misses."""
+    def row(wl, client):
+        return next((r for r in rows if r["workload"] == wl and r["client"] == client), None)
+
+    out = ["### gregor against the peers (same run)", "",
+           "Throughput ratios above 1 favour gregor; CPU/record and p99 ratios below 1 favour gregor.", "",
+           "| workload | figure | " + " | ".join(f"gregor / {name}" for _, name in PEERS) + " |",
+           "| --- | --- | " + " | ".join("---:" for _ in PEERS) + " |"]
+    short = []
+    targets = {"rdkafka", "kafka-go"}
+
+    def add(wl, figure, key, higher_better, fmt):
+        g = row(wl, "gregor")
+        if not g or not g[key]:
+            return
+        cells = []
+        for client, name in PEERS:
+            r = row(wl, client)
+            if not r or not r[key]:
+                cells.append("-")
+                continue
+            ratio = g[key] / r[key]
+            cells.append(f"{ratio:.2f}")
+            worse = ratio < 1 if higher_better else ratio > 1
+            # Issue 8: >= librdkafka on throughput and CPU/record, p99 no worse; ahead of kafka-go everywhere.
+            if client in targets and worse:
+                gap = (1 - ratio) * 100 if higher_better else (ratio - 1) * 100
+                short.append(f"- **falls short**: {wl}, {figure}: gregor {fmt(g[key])} against {name} "
+                             f"{fmt(r[key])}, {gap:.0f} % {'lower' if higher_better else 'higher'}.")
+        out.append(f"| {wl} | {figure} | " + " | ".join(cells) + " |")
+
+    for wl in workloads:
+        if wl.startswith("end-to-end"):
+            add(wl, "p99 latency", "p99", False, lambda v: f"{v:.1f} ms")
+            add(wl, "CPU s", "cpu_s", False, lambda v: f"{v:.2f} s")
+        else:
+            add(wl, "records/s", "rate", True, lambda v: f"{v:,.0f} rec/s")
+            add(wl, "CPU µs/record", "cpu_us", False, lambda v: f"{v:.2f} µs")
+    out.append("")
+    ceiling_lines = []
+    for wl in workloads:
+        ceil = ceilings.get(wl)
+        if not ceil:
+            continue
+        parts = [f"{r['client']} {r['rate'] / ceil:.2f}" for r in rows if r["workload"] == wl and r["rate"]]
+        ceiling_lines.append(f"- {wl}: ceiling {ceil:,.0f} rec/s; " + ", ".join(parts))
+    if ceiling_lines:
+        out += ["Each client as a fraction of the Java ProducerPerformance ceiling:", ""] + ceiling_lines + [""]
+    worker = [r for r in rows if r["client"] == "gregor-worker" and r["workload"].startswith("consume")]
+    for w in worker:
+        g = row(w["workload"], "gregor")
+        if g and g["rate"]:
+            out += [f"gregor's Worker (default middleware, no-op handler) against the bare gregor consumer, "
+                    f"{w['workload']}: {w['rate'] / g['rate']:.2f} of its records/s, "
+                    f"{w['cpu_us'] / g['cpu_us']:.2f}x its CPU per record.", ""]
+    if short:
+        out += ["Targets of issue 8 that gregor misses in this run:", ""] + short + [""]
+    elif any(r["client"] == "gregor" for r in rows):
+        out += ["gregor meets every target of issue 8 that this run measured.", ""]
+    return out
 
 
 def write_svg(rows, workloads, order):

@@ -823,13 +823,23 @@ pub(crate) async fn fetch_offsets(
                 )),
         ]);
     let mut attempt = 0u32;
+    let started = Instant::now();
     loop {
         attempt += 1;
-        let conn = coordinator.connection().await?;
-        let response = match conn.send(&request, OFFSET_FETCH_MAX).await {
+        // An unreachable or moving coordinator: find it again, for a bounded time.
+        let sent = match coordinator.connection().await {
+            Ok(conn) => conn.send(&request, OFFSET_FETCH_MAX).await,
+            Err(e) => Err(e),
+        };
+        let response = match sent {
             Ok(r) => r,
             Err(e) => {
                 coordinator.invalidate();
+                if coordinator_unknown(&e) && started.elapsed() + backoff < COMMIT_PATIENCE {
+                    tracing::debug!(group, error = %e, "offset fetch: coordinator unknown, again");
+                    tokio::time::sleep(backoff.max(FIND_COORDINATOR_BACKOFF)).await;
+                    continue;
+                }
                 return Err(e);
             }
         };

@@ -278,12 +278,10 @@ fn main() {
             // One uncounted pass of every way first: a broker that has just started is still
             // compiling its fetch path (the JIT), and the first rounds would measure that.
             for (_, way) in &variants {
-                match *way {
-                    Way::Bare { decode } => drop(bare(&kafka, &topic, n, decode).await),
-                    Way::Worker { decode, stack } => {
-                        drop(worker(&kafka, &topic, n, decode, stack).await);
-                    }
-                }
+                let _warm_up: Timed = match *way {
+                    Way::Bare { decode } => bare(&kafka, &topic, n, decode).await,
+                    Way::Worker { decode, stack } => worker(&kafka, &topic, n, decode, stack).await,
+                };
             }
             println!("warm-up pass done (not counted)");
         }

@@ -75,7 +75,32 @@ impl Reader<'_> {
         Ok((v << shift) >> shift)
     }
 
+    /// An unsigned varint as kafka-protocol's `UnsignedVarInt` (and `VarInt`) reads it: at
+    /// most five bytes into a `u32`. It stops after the fifth byte whatever its continuation
+    /// bit says, so a longer varint would make it read the bytes that follow as the next field
+    /// while this guard had skipped them: such a varint is refused here (Java's client refuses
+    /// it too).
     fn uvarint(&mut self) -> Result<u64, String> {
+        let mut value: u32 = 0;
+        for i in 0..5 {
+            let Some(&b) = self.buf.get(self.pos) else {
+                return Err(format!("frame ends at byte {} inside a varint", self.pos));
+            };
+            self.pos += 1;
+            // The same arithmetic as kafka-protocol: bits beyond 32 of the fifth byte drop.
+            value |= u32::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(u64::from(value));
+            }
+        }
+        Err(format!(
+            "unsigned varint longer than 5 bytes at byte {}",
+            self.pos
+        ))
+    }
+
+    /// A zig-zag varlong: at most ten bytes.
+    fn varlong(&mut self) -> Result<u64, String> {
         let mut value: u64 = 0;
         for i in 0..10 {
             let Some(&b) = self.buf.get(self.pos) else {
@@ -127,8 +152,11 @@ fn walk(r: &mut Reader<'_>, fields: &[F]) -> Result<(), String> {
     for f in fields {
         match *f {
             F::Fixed(n) => r.skip(n, "field")?,
-            F::VarInt | F::VarLong => {
+            F::VarInt => {
                 r.uvarint()?;
+            }
+            F::VarLong => {
+                r.varlong()?;
             }
             F::Str => {
                 let n = r.int(2)?;

@@ -67,3 +67,19 @@ fn cloudevents_extension_names_to_binary_refuses_are_refused_on_read() {
     h.insert("ce_time", "0000-01-01T00:00:00+01:00");
     assert!(cloudevents::from_binary(&h, Some(b"{}")).is_err());
 }
+
+/// fuzz/findings/event/json-float-not-round-trip.bin: a number inside `data` that is not
+/// money (`8582764154749999.99`) read back as a neighbouring float, because serde_json parses
+/// floats with a fast, slightly rounded algorithm unless `float_roundtrip` is on (it is, for
+/// the workspace). An event read, written and read again is the same event.
+#[test]
+fn floats_in_data_read_write_read_unchanged() {
+    let text = r#"{"id":"6f1c5a52-8c1e-4d3f-9a53-2b1a9b0d7e11","type":"order.created","timestamp":"2026-11-28T10:00:00Z","source":"fuzz","data":{"amount":8582764154749999.99,"price":9999999999999.99,"tiny":5e-324}}"#;
+    let first: gregor_event::Event = serde_json::from_str(text).expect("read");
+    let written = serde_json::to_string(&first).expect("write");
+    let second: gregor_event::Event = serde_json::from_str(&written).expect("read again");
+    assert_eq!(first.data, second.data, "written as {written}");
+    // The exact value: the closest double to the text, as Rust's own parser finds it.
+    let amount = first.data["amount"].as_f64().expect("a float");
+    assert_eq!(amount, "8582764154749999.99".parse::<f64>().unwrap());
+}

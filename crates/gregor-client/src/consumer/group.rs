@@ -45,10 +45,8 @@ use crate::wire::pool::Brokers;
 use crate::wire::{ConnectOptions, Connection};
 
 const FIND_COORDINATOR_MAX: i16 = 6;
-/// First wait before asking again for a coordinator that is not available yet.
+/// First wait before asking again for a coordinator that is unknown or not available yet.
 const FIND_COORDINATOR_BACKOFF: Duration = Duration::from_millis(100);
-/// How long a coordinator that is not available yet is waited for before the error is returned.
-const FIND_COORDINATOR_PATIENCE: Duration = Duration::from_secs(15);
 /// How long a commit waits for a coordinator that is unreachable or moving (its node was
 /// killed: the controller fences it and another broker loads the group) before failing.
 const COMMIT_PATIENCE: Duration = Duration::from_secs(30);
@@ -103,33 +101,9 @@ impl Coordinator {
         if let Some(c) = self.lock().as_ref().filter(|c| !c.is_dead()) {
             return Ok(Arc::clone(c));
         }
-        // A cluster that has just started answers COORDINATOR_NOT_AVAILABLE until it has
-        // created `__consumer_offsets` (and LOAD_IN_PROGRESS while a coordinator loads it):
-        // ask again with a growing backoff for a bounded time, as the Java client does.
-        let started = Instant::now();
-        let mut backoff = FIND_COORDINATOR_BACKOFF;
-        loop {
-            match self.find().await {
-                Err(e)
-                    if matches!(
-                        e.code(),
-                        Some(
-                            KafkaCode::COORDINATOR_NOT_AVAILABLE
-                                | KafkaCode::COORDINATOR_LOAD_IN_PROGRESS
-                        )
-                    ) && started.elapsed() + backoff < FIND_COORDINATOR_PATIENCE =>
-                {
-                    tracing::debug!(group = %self.group, error = %e, ?backoff, "no coordinator yet");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                }
-                other => return other,
-            }
-        }
-    }
-
-    /// One FindCoordinator round trip, and a connection to the broker it names.
-    async fn find(&self) -> Result<Arc<Connection>> {
+        // A coordinator that is not available yet (a cluster that has just started and is
+        // creating `__consumer_offsets`) or has moved is an error here; the callers that must
+        // outlast it (commit, offset fetch, join, heartbeat) wait and ask again, bounded.
         // v4+ (the versions whose response layouts we check) name the group in the array.
         let request = FindCoordinatorRequest::default()
             .with_key_type(0)

@@ -17,9 +17,10 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{ResolvesClientCert, WebPkiServerVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -86,7 +87,39 @@ pub(crate) struct Sasl {
 pub(crate) struct Security {
     protocol: &'static str,
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// Whether `tls` presents a client certificate (`ssl.certificate.location`).
+    client_cert: bool,
     sasl: Option<Sasl>,
+}
+
+/// A TLS (or plain) stream to a broker, and whether the broker asked for a client
+/// certificate that this configuration does not have.
+pub(crate) struct Secured {
+    pub(crate) stream: Box<dyn Stream>,
+    /// Set by the handshake when the broker sent a CertificateRequest we could not answer:
+    /// with TLS 1.3 it then closes the connection after the handshake, sometimes with an
+    /// alert, sometimes without one reaching us.
+    pub(crate) certificate_wanted: bool,
+}
+
+/// Stands in for "no client certificate" on one connection and remembers whether the broker
+/// asked for one.
+#[derive(Debug, Default)]
+struct NoCertificate(AtomicBool);
+
+impl ResolvesClientCert for NoCertificate {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.0.store(true, Ordering::Relaxed);
+        None
+    }
+
+    fn has_certs(&self) -> bool {
+        false
+    }
 }
 
 impl fmt::Debug for Security {
@@ -116,6 +149,9 @@ impl Security {
             }
         };
         let tls = if tls { Some(tls_config(config)?) } else { None };
+        let client_cert = config
+            .get("ssl.certificate.location")
+            .is_some_and(|p| !p.is_empty());
         let sasl = if sasl {
             Some(sasl_config(config)?)
         } else {
@@ -124,6 +160,7 @@ impl Security {
         Ok(Security {
             protocol,
             tls,
+            client_cert,
             sasl,
         })
     }
@@ -153,9 +190,12 @@ impl Security {
 
     /// Wraps a fresh TCP connection to `addr` in TLS when the protocol asks for it, verifying
     /// the broker's certificate (and, unless turned off, that it names `addr`'s host).
-    pub(crate) async fn secure(&self, tcp: TcpStream, addr: &str) -> Result<Box<dyn Stream>> {
+    pub(crate) async fn secure(&self, tcp: TcpStream, addr: &str) -> Result<Secured> {
         let Some(tls) = &self.tls else {
-            return Ok(Box::new(tcp));
+            return Ok(Secured {
+                stream: Box::new(tcp),
+                certificate_wanted: false,
+            });
         };
         let host = host_of(addr);
         let name = ServerName::try_from(host.to_owned()).map_err(|_| Error::Tls {
@@ -163,11 +203,24 @@ impl Security {
             failure: TlsFailure::Handshake,
             message: format!("{host:?} is neither a DNS name nor an IP address"),
         })?;
-        let stream = tokio_rustls::TlsConnector::from(Arc::clone(tls))
+        // Without a client certificate, a per-connection resolver notes whether the broker
+        // asked for one, so that its closing the connection can be explained.
+        let (tls, asked) = if self.client_cert {
+            (Arc::clone(tls), None)
+        } else {
+            let asked = Arc::new(NoCertificate::default());
+            let mut config = rustls::ClientConfig::clone(tls);
+            config.client_auth_cert_resolver = Arc::clone(&asked) as Arc<dyn ResolvesClientCert>;
+            (Arc::new(config), Some(asked))
+        };
+        let stream = tokio_rustls::TlsConnector::from(tls)
             .connect(name, tcp)
             .await
             .map_err(|e| tls_error(addr, &e))?;
-        Ok(Box::new(stream))
+        Ok(Secured {
+            stream: Box::new(stream),
+            certificate_wanted: asked.is_some_and(|a| a.0.load(Ordering::Relaxed)),
+        })
     }
 }
 

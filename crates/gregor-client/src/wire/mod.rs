@@ -155,6 +155,10 @@ impl Connection {
                     opts.connect_timeout
                 ),
             })??;
+        let crate::security::Secured {
+            stream,
+            certificate_wanted,
+        } = stream;
         let (read, write) = tokio::io::split(stream);
         let pending: Pending = Arc::default();
         let dead = Arc::new(AtomicBool::new(false));
@@ -175,7 +179,10 @@ impl Connection {
             request_timeout: opts.request_timeout,
             reader,
         };
-        conn.versions = conn.api_versions().await.map_err(|e| conn.tls_alert(e))?;
+        conn.versions = conn
+            .api_versions()
+            .await
+            .map_err(|e| conn.tls_alert(e, certificate_wanted))?;
         if let Some(sasl) = opts.security.sasl() {
             conn.authenticate(sasl).await?;
         }
@@ -183,9 +190,10 @@ impl Connection {
     }
 
     /// With TLS 1.3 the broker judges our client certificate after our side of the handshake
-    /// completed, so its refusal arrives as an alert on the first read: report that as the TLS
-    /// failure it is.
-    fn tls_alert(&self, e: Error) -> Error {
+    /// completed, so its refusal arrives on the first read: as an alert, or (when the broker's
+    /// close overtakes it) as the connection closing right after a handshake in which the
+    /// broker asked for a certificate we do not have. Report either as the TLS failure it is.
+    fn tls_alert(&self, e: Error, certificate_wanted: bool) -> Error {
         match &e {
             Error::Connection { message, .. } if message.contains("received fatal alert") => {
                 Error::Tls {
@@ -194,6 +202,14 @@ impl Connection {
                     message: message.clone(),
                 }
             }
+            Error::Connection { message, .. } if certificate_wanted => Error::Tls {
+                broker: self.addr.clone(),
+                failure: crate::error::TlsFailure::RefusedByBroker,
+                message: format!(
+                    "the broker asked for a client certificate and none is configured \
+                     (ssl.certificate.location, ssl.key.location), then dropped the connection: {message}"
+                ),
+            },
             _ => e,
         }
     }

@@ -303,6 +303,9 @@ pub struct Consumer {
     /// Earliest time of the next heartbeat sent from `poll` to confirm a stale membership.
     next_confirm: Instant,
     backoff_until: Option<Instant>,
+    /// Resetting positions (ListOffsets) met a retriable error, e.g. a partition of a topic
+    /// created a moment ago whose leader the broker does not know yet: retried from here on.
+    positions_retry_at: Option<Instant>,
     /// The partition records were last handed out from (partitions take turns).
     last_served: Option<(String, i32)>,
     /// A partition whose corrupt-data error is handed out at the next poll.
@@ -393,6 +396,7 @@ impl Consumer {
             fetch,
             needs_join: false,
             backoff_until: None,
+            positions_retry_at: None,
             last_served: None,
             report_next: None,
             stats: Stats::default(),
@@ -859,6 +863,13 @@ impl Consumer {
         if missing.is_empty() {
             return Ok(());
         }
+        if self
+            .positions_retry_at
+            .is_some_and(|at| Instant::now() < at)
+        {
+            return Ok(());
+        }
+        self.positions_retry_at = None;
         let ask_group: Vec<(String, i32)> = missing
             .iter()
             .filter(|k| self.parts.get(*k).is_some_and(|p| p.out_of_range.is_none()))
@@ -908,10 +919,24 @@ impl Consumer {
         };
         let req: Vec<(&str, i32, OffsetSpec)> =
             reset.iter().map(|(t, p)| (t.as_str(), *p, spec)).collect();
-        let listed = self
+        let listed = match self
             .admin
             .list_offsets(&req, self.config.read_committed())
-            .await?;
+            .await
+        {
+            Ok(listed) => listed,
+            // Leadership moving or not yet known (a new topic, a broker restarting): the
+            // partitions wait without a position, the others go on, and the next turn asks
+            // again with fresh metadata.
+            Err(e) if e.is_retriable() && !e.is_auth() => {
+                tracing::debug!(error = %e, "resetting positions; retrying after retry.backoff.ms");
+                self.leaders_stale = true;
+                self.positions_retry_at =
+                    Some(Instant::now() + self.config.duration_ms("retry.backoff.ms"));
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         for l in listed {
             if let (Some(p), Some(o)) = (
                 self.parts.get_mut(&(l.topic.clone(), l.partition)),

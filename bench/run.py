@@ -109,6 +109,9 @@ def build_peers():
             path = os.path.join(bin_dir, binary)
             if os.path.exists(path):
                 peers[name] = [path]
+        if "gregor" in peers:
+            # The consume workload once more through gregor's Worker with the default stack.
+            peers["gregor-worker"] = peers["gregor"]
     return peers
 
 
@@ -155,7 +158,10 @@ class Accounting:
 def measure(peer_cmd, args, timeout):
     r = Accounting.run(peer_cmd + [str(a) for a in args], timeout)
     if r["code"] != 0:
-        return None, (r["stderr"].strip().splitlines() or ["exit " + str(r["code"])])[-1]
+        lines = r["stderr"].strip().splitlines()
+        # The reason, not the tail of a backtrace: anyhow's "Error: ...", a panic's message.
+        why = next((l for l in lines if l.startswith("Error:") or "panicked at" in l), None)
+        return None, why or (lines or ["exit " + str(r["code"])])[-1]
     line = next((l for l in reversed(r["stdout"].splitlines()) if l.startswith("{")), None)
     if line is None:
         return None, "no JSON line on stdout"
@@ -210,7 +216,9 @@ def run_all(quick):
     failures = []
     try:
         peers = build_peers()
-        order = [c for c in ("gregor", "rdkafka", "java", "kafka-go", "franz-go") if c in peers]
+        order = [c for c in ("gregor", "gregor-worker", "rdkafka", "java", "kafka-go", "franz-go") if c in peers]
+        # The Worker is a consumer: it runs in the consume workload only.
+        clients = [c for c in order if c != "gregor-worker"]
         log(f"clients: {', '.join(order)}")
         ceilings = {}
         for size, records in p["produce"]:
@@ -218,7 +226,7 @@ def run_all(quick):
                 wl = f"produce {records:,} x {size} B, {comp}"
                 note_load(wl)
                 for rnd in range(p["rounds"]):
-                    for client in order:
+                    for client in clients:
                         topic = f"bench.p.{client}.{size}.{comp}.{rnd}.{int(time.time() * 1000)}"
                         create_topic(bootstrap, env, topic)
                         log(f"{wl}: round {rnd + 1}, {client}")
@@ -239,7 +247,8 @@ def run_all(quick):
         for rnd in range(p["rounds"]):
             for client in order:
                 log(f"{wl}: round {rnd + 1}, {client}")
-                res, err = measure(peers[client], ["--mode", "consume", "--records", records, "--size", size,
+                mode = "worker" if client == "gregor-worker" else "consume"
+                res, err = measure(peers[client], ["--mode", mode, "--records", records, "--size", size,
                                                    "--group", f"bench-{client}-{rnd}-{time.time_ns()}",
                                                    "--compression", "none"] + common(bootstrap, topic), 900)
                 record(results, failures, wl, client, rnd, res, err)
@@ -247,7 +256,7 @@ def run_all(quick):
         wl = f"end-to-end latency at {rate:,} rec/s for {secs} s"
         note_load(wl)
         for rnd in range(p["rounds"] if quick else 1):
-            for client in order:
+            for client in clients:
                 topic = f"bench.l.{client}.{rnd}.{int(time.time() * 1000)}"
                 create_topic(bootstrap, env, topic)
                 log(f"{wl}: round {rnd + 1}, {client}")
@@ -346,7 +355,7 @@ def summarize(results, order):
                 "rate": statistics.median(rate) if rate else 0, "rate_min": min(rate, default=0), "rate_max": max(rate, default=0),
                 "mbps": statistics.median(mbps) if mbps else 0,
                 "cpu_s": statistics.median(x["cpu_s"] for x in runs),
-                "cpu_us": statistics.median(cpu_us),
+                "cpu_us": statistics.median(cpu_us), "cpu_us_min": min(cpu_us), "cpu_us_max": max(cpu_us),
                 "rss": max(x["rss_mb"] for x in runs),
                 "p50": statistics.median(x.get("p50_ms", 0) for x in runs),
                 "p99": statistics.median(x.get("p99_ms", 0) for x in runs),
@@ -506,45 +515,77 @@ def ratios_section(rows, workloads, ceilings):
 
 
 def write_svg(rows, workloads, order):
-    """A grouped bar chart of median records/s (throughput workloads), min-max whiskers."""
-    colors = {"gregor": "#d9480f", "rdkafka": "#1c7ed6", "java": "#5c940d", "kafka-go": "#7048e8", "franz-go": "#0ca678"}
-    wls = [w for w in workloads if not w.startswith("end-to-end")]
-    if not wls:
-        return
-    top = max((r["rate_max"] for r in rows if r["workload"] in wls), default=1) or 1
-    width, height, left, bottom = 180 * len(wls) + 120, 360, 70, 80
-    plot_h = height - bottom - 30
-    group_w = 180
-    bar_w = (group_w - 30) / max(len(order), 1)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
-           f'<text x="{left}" y="18" font-size="13">records/s (median, min-max), higher is better</text>']
-    for i in range(5):
-        v = top * i / 4
-        y = 30 + plot_h - plot_h * i / 4
-        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 20}" y2="{y:.1f}" stroke="#ddd"/>')
-        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{v / 1000:,.0f}k</text>')
-    for gi, wl in enumerate(wls):
-        x0 = left + 10 + gi * group_w
-        for ci, client in enumerate(order):
-            r = next((r for r in rows if r["workload"] == wl and r["client"] == client), None)
-            if not r:
-                continue
-            x = x0 + ci * bar_w
-            h = plot_h * r["rate"] / top
-            y = 30 + plot_h - h
-            out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w - 3:.1f}" height="{h:.1f}" fill="{colors.get(client, "#888")}"/>')
-            y_min = 30 + plot_h - plot_h * r["rate_min"] / top
-            y_max = 30 + plot_h - plot_h * r["rate_max"] / top
-            cx = x + (bar_w - 3) / 2
-            out.append(f'<line x1="{cx:.1f}" y1="{y_min:.1f}" x2="{cx:.1f}" y2="{y_max:.1f}" stroke="#222"/>')
-        label = wl.replace("produce ", "P ").replace("consume ", "C ")
-        out.append(f'<text x="{x0 + group_w / 2 - 15:.1f}" y="{height - bottom + 16}" text-anchor="middle">{label}</text>')
+    """Three panels, one bar per client and workload with min-max whiskers: records/s and CPU
+    per record of the throughput workloads, p50/p99 of the latency run."""
+    colors = {"gregor": "#d9480f", "gregor-worker": "#f08c00", "rdkafka": "#1c7ed6", "java": "#5c940d",
+              "kafka-go": "#7048e8", "franz-go": "#0ca678"}
+    tput = [w for w in workloads if not w.startswith("end-to-end")]
+    lat = [w for w in workloads if w.startswith("end-to-end")]
+    group_w, left, panel_h = 190, 70, 230
+    width = max(len(tput), 2) * group_w + left + 30
+    panels = []
+    if tput:
+        panels.append(("records/s (median, min-max of the rounds), higher is better", tput,
+                       "rate", "rate_min", "rate_max", lambda v: f"{v / 1000:,.0f}k", short_label))
+        panels.append(("client CPU µs per record (median, min-max), lower is better", tput,
+                       "cpu_us", "cpu_us_min", "cpu_us_max", lambda v: f"{v:.1f}", short_label))
+    if lat:
+        panels.append(("end-to-end latency ms at a fixed rate: p50, p99 and p99.9, lower is better",
+                       ["p50", "p99", "p999"], None, None, None, lambda v: f"{v:.0f}",
+                       lambda m: {"p50": "p50", "p99": "p99", "p999": "p99.9"}[m]))
+    height = len(panels) * (panel_h + 60) + 50
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
+           f'<rect width="{width}" height="{height}" fill="white"/>']
+    y_top = 10
+    for title, groups, key, kmin, kmax, fmt, label in panels:
+        def cell(group, client):
+            if key is None:  # latency: groups are percentiles of the one latency workload
+                r = next((r for r in rows if r["workload"] == lat[0] and r["client"] == client), None)
+                return (r[group], None, None) if r and r[group] else None
+            r = next((r for r in rows if r["workload"] == group and r["client"] == client), None)
+            return (r[key], r[kmin], r[kmax]) if r and r[key] else None
+        cells = {(g, c): cell(g, c) for g in groups for c in order}
+        top = max((max(v[0], v[2] or 0) for v in cells.values() if v), default=1) or 1
+        plot_top, plot_h = y_top + 22, panel_h - 40
+        out.append(f'<text x="{left}" y="{y_top + 12}" font-size="13">{title}</text>')
+        for i in range(5):
+            y = plot_top + plot_h - plot_h * i / 4
+            out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 20}" y2="{y:.1f}" stroke="#ddd"/>')
+            out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{fmt(top * i / 4)}</text>')
+        present = [c for c in order if any(cells[(g, c)] for g in groups)]
+        bar_w = (group_w - 30) / max(len(present), 1)
+        for gi, g in enumerate(groups):
+            x0 = left + 10 + gi * group_w
+            for ci, client in enumerate(present):
+                v = cells[(g, client)]
+                if not v:
+                    continue
+                x = x0 + ci * bar_w
+                h = plot_h * v[0] / top
+                out.append(f'<rect x="{x:.1f}" y="{plot_top + plot_h - h:.1f}" width="{bar_w - 3:.1f}" '
+                           f'height="{h:.1f}" fill="{colors.get(client, "#888")}"><title>{client}: '
+                           f'{fmt(v[0])}</title></rect>')
+                if v[1] is not None and v[2] is not None:
+                    cx = x + (bar_w - 3) / 2
+                    y_min = plot_top + plot_h - plot_h * v[1] / top
+                    y_max = plot_top + plot_h - plot_h * v[2] / top
+                    out.append(f'<line x1="{cx:.1f}" y1="{y_min:.1f}" x2="{cx:.1f}" y2="{y_max:.1f}" stroke="#222"/>')
+            out.append(f'<text x="{x0 + (group_w - 30) / 2:.1f}" y="{plot_top + plot_h + 16}" '
+                       f'text-anchor="middle">{label(g)}</text>')
+        y_top += panel_h + 60
     for ci, client in enumerate(order):
-        out.append(f'<rect x="{left + ci * 95}" y="{height - 30}" width="10" height="10" fill="{colors.get(client, "#888")}"/>')
-        out.append(f'<text x="{left + ci * 95 + 14}" y="{height - 21}">{client}</text>')
+        out.append(f'<rect x="{left + ci * 110}" y="{height - 26}" width="10" height="10" fill="{colors.get(client, "#888")}"/>')
+        out.append(f'<text x="{left + ci * 110 + 14}" y="{height - 17}">{client}</text>')
     out.append("</svg>")
     with open(SVG, "w") as f:
         f.write("\n".join(out) + "\n")
+
+
+def short_label(wl):
+    """'produce 1,000,000 x 100 B, none' -> 'P 1M x 100 B, none'."""
+    wl = wl.replace("produce ", "P ").replace("consume ", "C ")
+    return re.sub(r"(\d{1,3}),000 ", r"\1k ", re.sub(r"(\d{1,3}),000,000 ", r"\1M ", wl))
 
 
 def main():

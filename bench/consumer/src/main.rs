@@ -1,17 +1,10 @@
-//! gregor's consumer against rust-rdkafka's StreamConsumer (librdkafka) on the same broker.
+//! gregor's consumer group under membership changes, on a local broker. Throughput against the
+//! peers is `bench/run.py`'s (`just bench`); these two measure what a throughput run cannot.
 //!
 //! ```text
-//! CARGO_TARGET_DIR=target/h-consumer-bench cargo run --release -- compare --runs 3
-//! CARGO_TARGET_DIR=target/h-consumer-bench cargo run --release -- failover
-//! CARGO_TARGET_DIR=target/h-consumer-bench cargo run --release -- cooperative
+//! cd bench && CARGO_TARGET_DIR=../target/h-consumer-bench cargo run --release -p gregor-consumer-bench -- failover
+//! cd bench && CARGO_TARGET_DIR=../target/h-consumer-bench cargo run --release -p gregor-consumer-bench -- cooperative
 //! ```
-//!
-//! `compare` writes 1,000,000 records of 100 bytes to a 6-partition topic (Kafka's
-//! ProducerPerformance), then consumes them all in a group of one, alternating gregor and
-//! librdkafka run by run, each in its own process (the peer contract of bench/README.md: one
-//! JSON line per run; CPU seconds are the process's user+sys from /proc/self/stat). Both get the
-//! same fetch settings: fetch.min.bytes 1, fetch.max.bytes 50 MiB, fetch.max.wait.ms 500,
-//! max.partition.fetch.bytes 1 MiB, no auto-commit.
 //!
 //! `failover`: three member processes read a throttled backlog; one is killed with SIGKILL;
 //! reported is the time until every one of its partitions delivered a record to a survivor.
@@ -24,126 +17,21 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result, bail};
+use gregor_bench_peer::arg;
+use gregor_bench_peer::gregor::consumer_config as gregor_config;
 use gregor_client::{Admin, ClientConfig as GregorConfig, Consumer, NewTopic, OffsetSpec};
 use gregor_testkit::tools::{self, class};
-use rdkafka::Message;
-use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-const FETCH: &[(&str, &str)] = &[
-    ("fetch.min.bytes", "1"),
-    ("fetch.max.bytes", "52428800"),
-    ("max.partition.fetch.bytes", "1048576"),
-];
-
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
+/// What the driver saw of one member: its assigned partitions, and when each newly assigned
+/// partition delivered its first record (ms since the epoch).
+type MemberView = (Vec<i32>, BTreeMap<i32, u128>);
 
 fn now_ms() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or(0)
-}
-
-/// user + sys CPU seconds of this process (all threads), from /proc/self/stat.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which may contain spaces) start at ") ".
-    let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 here.
-    let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    ticks / 100.0 // CLK_TCK is 100 on Linux
-}
-
-fn gregor_config(bootstrap: &str, group: &str) -> Result<GregorConfig> {
-    let mut c = GregorConfig::new()
-        .set("bootstrap.servers", bootstrap)?
-        .set("group.id", group)?
-        .set("auto.offset.reset", "earliest")?
-        .set("enable.auto.commit", "false")?
-        .set("fetch.max.wait.ms", "500")?;
-    for (k, v) in FETCH {
-        c = c.set(k, *v)?;
-    }
-    Ok(c)
-}
-
-async fn consume_gregor(
-    bootstrap: &str,
-    topic: &str,
-    group: &str,
-    records: u64,
-) -> Result<(u64, u64, f64)> {
-    let mut consumer = Consumer::connect(&gregor_config(bootstrap, group)?).await?;
-    consumer.subscribe(&[topic])?;
-    let (mut n, mut bytes) = (0u64, 0u64);
-    let mut start = None;
-    while n < records {
-        let r = consumer.recv().await?;
-        start.get_or_insert_with(Instant::now);
-        n += 1;
-        bytes += r.value.as_ref().map_or(0, |v| v.len() as u64);
-    }
-    let secs = start.map_or(0.0, |s| s.elapsed().as_secs_f64());
-    consumer.close().await?;
-    Ok((n, bytes, secs))
-}
-
-async fn consume_rdkafka(
-    bootstrap: &str,
-    topic: &str,
-    group: &str,
-    records: u64,
-) -> Result<(u64, u64, f64)> {
-    let mut cfg = rdkafka::ClientConfig::new();
-    cfg.set("bootstrap.servers", bootstrap)
-        .set("group.id", group)
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "500");
-    for (k, v) in FETCH {
-        cfg.set(*k, *v);
-    }
-    let consumer: StreamConsumer = cfg.create()?;
-    consumer.subscribe(&[topic])?;
-    let (mut n, mut bytes) = (0u64, 0u64);
-    let mut start = None;
-    while n < records {
-        let m = consumer.recv().await?;
-        start.get_or_insert_with(Instant::now);
-        n += 1;
-        bytes += m.payload().map_or(0, |v| v.len() as u64);
-    }
-    let secs = start.map_or(0.0, |s| s.elapsed().as_secs_f64());
-    Ok((n, bytes, secs))
-}
-
-async fn consume(args: &[String]) -> Result<()> {
-    let client = arg(args, "--client").context("--client")?;
-    let bootstrap = arg(args, "--bootstrap").context("--bootstrap")?;
-    let topic = arg(args, "--topic").context("--topic")?;
-    let group = arg(args, "--group").context("--group")?;
-    let records: u64 = arg(args, "--records").context("--records")?.parse()?;
-    let (n, bytes, secs) = match client.as_str() {
-        "gregor" => consume_gregor(&bootstrap, &topic, &group, records).await?,
-        "rdkafka" => consume_rdkafka(&bootstrap, &topic, &group, records).await?,
-        other => bail!("unknown client {other}"),
-    };
-    println!(
-        "{}",
-        serde_json::json!({
-            "client": if client == "rdkafka" { "librdkafka" } else { "gregor" },
-            "mode": "consume", "records": n, "bytes": bytes, "seconds": secs,
-            "cpu_seconds": cpu_seconds(), "errors": 0
-        })
-    );
-    Ok(())
 }
 
 async fn admin(bootstrap: &str) -> Result<Admin> {
@@ -202,89 +90,6 @@ async fn prepare(
     Ok(())
 }
 
-async fn child(args: &[&str]) -> Result<serde_json::Value> {
-    let exe = std::env::current_exe()?;
-    let out = tokio::process::Command::new(exe)
-        .args(args)
-        .output()
-        .await?;
-    if !out.status.success() {
-        bail!(
-            "{args:?}: {}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let line = String::from_utf8_lossy(&out.stdout);
-    let line = line.lines().last().context("no output")?;
-    Ok(serde_json::from_str(line)?)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-async fn compare(args: &[String]) -> Result<()> {
-    let runs: usize = arg(args, "--runs").map_or(Ok(3), |r| r.parse())?;
-    let records: u64 = arg(args, "--records").map_or(Ok(1_000_000), |r| r.parse())?;
-    let kafka = gregor_testkit::Kafka::shared().await?;
-    let bootstrap = kafka.bootstrap().to_owned();
-    let topic = gregor_testkit::unique_topic("bench-consume");
-    eprintln!("preparing {records} x 100 B on {topic} (6 partitions) at {bootstrap}");
-    prepare(&bootstrap, &topic, 6, records, 100).await?;
-    let mut results: BTreeMap<String, Vec<(f64, f64, f64)>> = BTreeMap::new();
-    let n = records.to_string();
-    for run in 0..runs {
-        let order = if run % 2 == 0 {
-            ["gregor", "rdkafka"]
-        } else {
-            ["rdkafka", "gregor"]
-        };
-        for client in order {
-            let group = gregor_testkit::unique_topic("bench-group");
-            let v = child(&[
-                "consume",
-                "--client",
-                client,
-                "--bootstrap",
-                &bootstrap,
-                "--topic",
-                &topic,
-                "--group",
-                &group,
-                "--records",
-                &n,
-            ])
-            .await?;
-            let secs = v["seconds"].as_f64().unwrap_or(f64::NAN);
-            let bytes = v["bytes"].as_f64().unwrap_or(0.0);
-            let recs = v["records"].as_f64().unwrap_or(0.0);
-            let cpu = v["cpu_seconds"].as_f64().unwrap_or(f64::NAN);
-            println!("{v}");
-            results
-                .entry(v["client"].as_str().unwrap_or(client).to_owned())
-                .or_default()
-                .push((recs / secs, bytes / secs / 1e6, cpu));
-        }
-    }
-    println!(
-        "\n| client | records/s (median of {runs}) | MB/s (values) | CPU s |\n| --- | --- | --- | --- |"
-    );
-    let mut rate = BTreeMap::new();
-    for (client, rs) in &results {
-        let r = median(rs.iter().map(|x| x.0).collect());
-        let mb = median(rs.iter().map(|x| x.1).collect());
-        let cpu = median(rs.iter().map(|x| x.2).collect());
-        rate.insert(client.clone(), r);
-        println!("| {client} | {r:.0} | {mb:.1} | {cpu:.2} |");
-    }
-    if let (Some(g), Some(l)) = (rate.get("gregor"), rate.get("librdkafka")) {
-        println!("\ngregor / librdkafka = {:.2}x", g / l);
-    }
-    Ok(())
-}
-
 /// A throttled member for `failover`: prints `ASSIGNED <ms> p,p` on each assignment change and
 /// `FIRST <partition> <ms>` for the first record of each newly assigned partition.
 async fn member(args: &[String]) -> Result<()> {
@@ -327,7 +132,7 @@ async fn failover(_args: &[String]) -> Result<()> {
     prepare(&bootstrap, &topic, 6, 300_000, 100).await?;
     let group = gregor_testkit::unique_topic("bench-failover-group");
     let exe = std::env::current_exe()?;
-    let state: Arc<Mutex<Vec<(Vec<i32>, BTreeMap<i32, u128>)>>> =
+    let state: Arc<Mutex<Vec<MemberView>>> =
         Arc::new(Mutex::new(vec![(vec![], BTreeMap::new()); 3]));
     let mut children = Vec::new();
     for i in 0..3 {
@@ -491,13 +296,11 @@ async fn cooperative(_args: &[String]) -> Result<()> {
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("consume") => consume(&args).await,
-        Some("compare") => compare(&args).await,
         Some("member") => member(&args).await,
         Some("failover") => failover(&args).await,
         Some("cooperative") => cooperative(&args).await,
         _ => bail!(
-            "usage: gregor-consumer-bench compare [--runs N] [--records N] | failover | cooperative | consume --client gregor|rdkafka ..."
+            "usage: gregor-consumer-bench failover | cooperative (throughput against the peers: just bench)"
         ),
     }
 }

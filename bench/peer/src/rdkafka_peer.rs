@@ -9,7 +9,9 @@ use rdkafka::ClientContext;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message as _;
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{
+    BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer,
+};
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::{Counters, FETCH, KEYS, Outcome, Workload, due, keys, latency_ms, stamped, values};
@@ -40,7 +42,8 @@ fn producer(w: &Workload, counters: &Arc<Counters>) -> Result<ThreadedProducer<C
         .set("compression.type", &w.compression)
         .set("partitioner", "murmur2_random")
         .create_with_context(Counting(Arc::clone(counters)))?;
-    p.client().fetch_metadata(Some(&w.topic), Duration::from_secs(30))?;
+    p.client()
+        .fetch_metadata(Some(&w.topic), Duration::from_secs(30))?;
     Ok(p)
 }
 
@@ -51,7 +54,10 @@ fn send(p: &ThreadedProducer<Counting>, topic: &str, key: &[u8], value: &[u8]) -
             Ok(()) => return Ok(()),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                 record = back;
-                #[allow(clippy::disallowed_methods, reason = "waiting for librdkafka's queue to drain")]
+                #[allow(
+                    clippy::disallowed_methods,
+                    reason = "waiting for librdkafka's queue to drain"
+                )]
                 std::thread::sleep(Duration::from_millis(1));
             }
             Err((e, _)) => bail!("rdkafka send: {e}"),
@@ -108,7 +114,12 @@ pub async fn consume(w: &Workload) -> Result<Outcome> {
         bytes += m.payload().map_or(0, |v| v.len() as u64);
     }
     let seconds = start.map_or(0.0, |s| s.elapsed().as_secs_f64());
-    Ok(Outcome { records: n, bytes, seconds, ..Outcome::default() })
+    Ok(Outcome {
+        records: n,
+        bytes,
+        seconds,
+        ..Outcome::default()
+    })
 }
 
 /// `latency` mode.

@@ -10,7 +10,13 @@ async fn main() -> Result<()> {
         "produce" => gregor::produce(&w).await?,
         "consume" => gregor::consume(&w).await?,
         "latency" => gregor::latency(&w).await?,
+        "worker" => gregor::worker(&w).await?,
         m => bail!("unknown --mode {m}"),
     };
-    report("gregor", &w, outcome)
+    let client = if w.mode == "worker" {
+        "gregor-worker"
+    } else {
+        "gregor"
+    };
+    report(client, &w, outcome)
 }

@@ -177,10 +177,10 @@ def plan(quick):
     if quick:
         return {
             "rounds": 3,
-            "produce": [(100, 200_000)],
+            "produce": [(100, 100_000)],
             "compression": ["none", "lz4"],
             "consume": (100, 200_000),
-            "latency": (10_000, 5),
+            "latency": (10_000, 2),
         }
     return {
         "rounds": 3,
@@ -255,7 +255,7 @@ def run_all(quick):
         rate, secs = p["latency"]
         wl = f"end-to-end latency at {rate:,} rec/s for {secs} s"
         note_load(wl)
-        for rnd in range(p["rounds"] if quick else 1):
+        for rnd in range(p["rounds"]):
             for client in clients:
                 topic = f"bench.l.{client}.{rnd}.{int(time.time() * 1000)}"
                 create_topic(bootstrap, env, topic)
@@ -499,7 +499,16 @@ def ratios_section(rows, workloads, ceilings):
         parts = [f"{r['client']} {r['rate'] / ceil:.2f}" for r in rows if r["workload"] == wl and r["rate"]]
         ceiling_lines.append(f"- {wl}: ceiling {ceil:,.0f} rec/s; " + ", ".join(parts))
     if ceiling_lines:
-        out += ["Each client as a fraction of the Java ProducerPerformance ceiling:", ""] + ceiling_lines + [""]
+        out += ["Each client as a fraction of the Java ProducerPerformance ceiling (ProducerPerformance sends its "
+                "own random-letter values of the same size; the clients send the shared text-like values):", ""] \
+            + ceiling_lines + [""]
+        over = sorted({r["client"] for r in rows for wl in workloads
+                       if r["workload"] == wl and ceilings.get(wl) and r["rate"] > ceilings[wl]})
+        if over:
+            out += [f"Fractions above 1 ({', '.join(over)}): on this machine ProducerPerformance is bound by its "
+                    "own client (one Java producer sharing the two cores with the broker, several CPU seconds "
+                    "per million records, see the java rows), not by the broker, so it understates what the "
+                    "broker accepts; it is kept as the issue's reference point, not read as a hard ceiling.", ""]
     worker = [r for r in rows if r["client"] == "gregor-worker" and r["workload"].startswith("consume")]
     for w in worker:
         g = row(w["workload"], "gregor")

@@ -115,12 +115,52 @@ func fail(err error) {
 // key of record i: 10,000 distinct keys, as an order stream keyed by user id.
 func key(i int) []byte { return []byte("user-" + strconv.Itoa(i%10000)) }
 
+// value is the latency payload: its first 8 bytes are overwritten with the send time.
 func value(size int) []byte {
 	v := make([]byte, size)
 	for i := range v {
 		v[i] = byte('a' + i%26)
 	}
 	return v
+}
+
+// words of the text-like values; the same list, generator and seed as bench/peer's values(),
+// so every client sends the same bytes (and lz4 meets the same data).
+var words = []string{
+	"order", "user", "amount", "status", "created", "paid", "shipped", "item", "price",
+	"quantity", "product", "12.99", "true", "false", "null", "id", "event", "source",
+}
+
+// values returns min(max(n, 1), 1024) distinct values of size bytes; record i sends
+// values[i % len(values)].
+func values(n, size int) [][]byte {
+	state := uint64(0x9e3779b97f4a7c15)
+	next := func() uint64 {
+		state ^= state << 13
+		state ^= state >> 7
+		state ^= state << 17
+		return state
+	}
+	distinct := min(max(n, 1), 1024)
+	out := make([][]byte, 0, distinct)
+	for range distinct {
+		v := make([]byte, 0, size+16)
+		for len(v) < size {
+			r := next()
+			if r%3 == 0 {
+				v = strconv.AppendUint(v, r>>40, 16)
+			} else {
+				v = append(v, words[(r/3)%uint64(len(words))]...)
+			}
+			if r%5 == 0 {
+				v = append(v, ',')
+			} else {
+				v = append(v, ' ')
+			}
+		}
+		out = append(out, v[:size])
+	}
+	return out
 }
 
 // ---- kafka-go ----
@@ -153,12 +193,12 @@ func kafkaGoProduce(o options) (result, error) {
 			acked.Add(int64(len(msgs)))
 		}
 	}
-	val := value(o.size)
+	vals := values(o.records, o.size)
 	const chunk = 1000
 	start := time.Now()
 	msgs := make([]kafkago.Message, 0, chunk)
 	for i := 0; i < o.records; i++ {
-		msgs = append(msgs, kafkago.Message{Key: key(i), Value: val})
+		msgs = append(msgs, kafkago.Message{Key: key(i), Value: vals[i%len(vals)]})
 		if len(msgs) == chunk || i == o.records-1 {
 			if err := w.WriteMessages(context.Background(), msgs...); err != nil {
 				return result{}, err
@@ -249,11 +289,11 @@ func franzProduce(o options) (result, error) {
 		return result{}, err
 	}
 	defer cl.Close()
-	val := value(o.size)
+	vals := values(o.records, o.size)
 	var errs atomic.Int64
 	start := time.Now()
 	for i := 0; i < o.records; i++ {
-		cl.Produce(context.Background(), &kgo.Record{Key: key(i), Value: val}, func(_ *kgo.Record, err error) {
+		cl.Produce(context.Background(), &kgo.Record{Key: key(i), Value: vals[i%len(vals)]}, func(_ *kgo.Record, err error) {
 			if err != nil {
 				errs.Add(1)
 			}

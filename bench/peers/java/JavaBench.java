@@ -103,15 +103,50 @@ public final class JavaBench {
         return v;
     }
 
+    private static final String[] WORDS = {
+        "order", "user", "amount", "status", "created", "paid", "shipped", "item", "price",
+        "quantity", "product", "12.99", "true", "false", "null", "id", "event", "source",
+    };
+
+    /**
+     * The text-like values of bench/peer's values(): the same words, xorshift generator and seed
+     * (unsigned arithmetic on a long), so every client sends the same bytes. Record i sends
+     * values[i % values.length].
+     */
+    static byte[][] values(long n, int size) {
+        long[] state = {0x9e3779b97f4a7c15L};
+        int distinct = (int) Math.min(Math.max(n, 1), 1024);
+        byte[][] out = new byte[distinct][];
+        for (int d = 0; d < distinct; d++) {
+            StringBuilder v = new StringBuilder(size + 16);
+            while (v.length() < size) {
+                long r = state[0];
+                r ^= r << 13;
+                r ^= r >>> 7;
+                r ^= r << 17;
+                state[0] = r;
+                if (Long.remainderUnsigned(r, 3) == 0) {
+                    v.append(Long.toHexString(r >>> 40));
+                } else {
+                    v.append(WORDS[(int) Long.remainderUnsigned(Long.divideUnsigned(r, 3), WORDS.length)]);
+                }
+                v.append(Long.remainderUnsigned(r, 5) == 0 ? ',' : ' ');
+            }
+            out[d] = v.substring(0, size).getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        }
+        return out;
+    }
+
     private static String produce(Map<String, String> a) throws Exception {
         long records = Long.parseLong(a.get("records"));
         int size = Integer.parseInt(a.get("size"));
-        byte[] val = value(size);
+        byte[][] vals = values(records, size);
         AtomicLong errors = new AtomicLong();
         long start = System.nanoTime();
         try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(producerProps(a))) {
             for (long i = 0; i < records; i++) {
                 byte[] key = ("user-" + (i % 10000)).getBytes();
+                byte[] val = vals[(int) (i % vals.length)];
                 producer.send(new ProducerRecord<>(a.get("topic"), key, val), (m, e) -> {
                     if (e != null) {
                         errors.incrementAndGet();

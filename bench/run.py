@@ -562,10 +562,10 @@ def write_svg(rows, workloads, order):
             y = plot_top + plot_h - plot_h * i / 4
             out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 20}" y2="{y:.1f}" stroke="#ddd"/>')
             out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{fmt(top * i / 4)}</text>')
-        present = [c for c in order if any(cells[(g, c)] for g in groups)]
-        bar_w = (group_w - 30) / max(len(present), 1)
         for gi, g in enumerate(groups):
             x0 = left + 10 + gi * group_w
+            present = [c for c in order if cells[(g, c)]]
+            bar_w = (group_w - 30) / max(len(present), 1)
             for ci, client in enumerate(present):
                 v = cells[(g, client)]
                 if not v:

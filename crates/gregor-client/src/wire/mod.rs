@@ -564,4 +564,158 @@ mod tests {
         let e = decode_response::<MetadataRequest>("b:1", Bytes::from(body), 12).unwrap_err();
         assert!(matches!(e, Error::Protocol { .. }), "{e}");
     }
+
+    /// A broker that wants a client certificate, gets none, and closes the connection without
+    /// its alert reaching us (as a Java broker did once in CI) is a TLS refusal that names the
+    /// missing settings, not "connection closed". The peer here is a rustls server that drops
+    /// the socket instead of sending its alert, which makes that order of events certain.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_broker_closing_on_a_missing_client_certificate_is_a_tls_refusal() {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+        let dir = std::env::temp_dir().join(format!("gregor-mtls-close-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let openssl = |args: &[&str]| {
+            let out = std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .expect("this test makes its certificates with `openssl`, which is not on PATH");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        let mut ca = vec!["req", "-x509"];
+        ca.extend(ec);
+        ca.extend([
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-subj",
+            "/CN=test CA",
+            "-days",
+            "1",
+        ]);
+        openssl(&ca);
+        let mut csr = vec!["req"];
+        csr.extend(ec);
+        csr.extend([
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        openssl(&csr);
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "server.ext",
+        ]);
+
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_file_iter(dir.join("ca.pem")).unwrap() {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::clone(&provider),
+        )
+        .build()
+        .unwrap();
+        let chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(dir.join("server.pem"))
+                .unwrap()
+                .map(|c| c.unwrap())
+                .collect();
+        let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+        let server_config = Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_client_cert_verifier(verifier)
+                .with_single_cert(chain, key)
+                .unwrap(),
+        );
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        // The server side: handshake until rustls refuses the empty client certificate, then
+        // drop the socket with the alert still unsent.
+        let server = std::thread::spawn(move || -> String {
+            let (mut tcp, _) = listener.accept().unwrap();
+            let mut conn = rustls::ServerConnection::new(server_config).unwrap();
+            loop {
+                while conn.wants_write() {
+                    if let Err(e) = conn.write_tls(&mut tcp) {
+                        return format!("write: {e}");
+                    }
+                }
+                match conn.read_tls(&mut tcp) {
+                    Ok(0) => return "the client closed first".into(),
+                    Ok(_) => {}
+                    Err(e) => return format!("read: {e}"),
+                }
+                if let Err(e) = conn.process_new_packets() {
+                    return e.to_string();
+                }
+            }
+        });
+
+        let config = crate::config::ClientConfig::new()
+            .set("security.protocol", "SSL")
+            .unwrap()
+            .set("ssl.ca.location", dir.join("ca.pem").display().to_string())
+            .unwrap();
+        let opts = ConnectOptions {
+            client_id: "mtls-close".into(),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(10),
+            security: Security::from_config(&config).unwrap(),
+        };
+        let Err(e) = Connection::connect(&addr, &opts).await else {
+            panic!("a server that requires a client certificate accepted none");
+        };
+        let refused = server.join().unwrap();
+        assert!(refused.contains("certificate"), "server side: {refused}");
+        assert!(
+            matches!(
+                &e,
+                Error::Tls { failure: crate::error::TlsFailure::RefusedByBroker, broker, .. } if *broker == addr
+            ),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("ssl.certificate.location"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

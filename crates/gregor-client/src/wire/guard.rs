@@ -79,30 +79,20 @@ impl Reader<'_> {
     /// most five bytes into a `u32`. It stops after the fifth byte whatever its continuation
     /// bit says, so a longer varint would make it read the bytes that follow as the next field
     /// while this guard had skipped them: such a varint is refused here (Java's client refuses
-    /// it too).
+    /// it too). Bits beyond 32 of the fifth byte drop, as in kafka-protocol.
     fn uvarint(&mut self) -> Result<u64, String> {
-        let mut value: u32 = 0;
-        for i in 0..5 {
-            let Some(&b) = self.buf.get(self.pos) else {
-                return Err(format!("frame ends at byte {} inside a varint", self.pos));
-            };
-            self.pos += 1;
-            // The same arithmetic as kafka-protocol: bits beyond 32 of the fifth byte drop.
-            value |= u32::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok(u64::from(value));
-            }
-        }
-        Err(format!(
-            "unsigned varint longer than 5 bytes at byte {}",
-            self.pos
-        ))
+        self.varint(5).map(|v| v & u64::from(u32::MAX))
     }
 
     /// A zig-zag varlong: at most ten bytes.
     fn varlong(&mut self) -> Result<u64, String> {
+        self.varint(10)
+    }
+
+    /// The 7-bit groups of a varint of at most `max_bytes` bytes (at most 10), low group first.
+    fn varint(&mut self, max_bytes: u32) -> Result<u64, String> {
         let mut value: u64 = 0;
-        for i in 0..10 {
+        for i in 0..max_bytes {
             let Some(&b) = self.buf.get(self.pos) else {
                 return Err(format!("frame ends at byte {} inside a varint", self.pos));
             };
@@ -112,7 +102,10 @@ impl Reader<'_> {
                 return Ok(value);
             }
         }
-        Err(format!("varint longer than 10 bytes at byte {}", self.pos))
+        Err(format!(
+            "varint longer than {max_bytes} bytes at byte {}",
+            self.pos
+        ))
     }
 
     /// An element count whose elements (each at least `min` bytes) fit in the bytes left.
